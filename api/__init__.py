@@ -1,0 +1,69 @@
+"""The Flask API: `create_app` wires settings, Redis, the dispatcher and the blueprints."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from flask import redirect
+from flask_cors import CORS
+from flask_openapi3 import Info, OpenAPI
+from flask_sock import Sock
+
+from api import errors
+from api.extension import Orchestrator
+from core.settings import Settings
+
+__version__ = "0.1.0"
+
+
+def create_app(
+    test_config: dict[str, Any] | None = None,
+    *,
+    settings: Settings | None = None,
+    redis_client: redis.Redis | None = None,
+    dispatch: Any = None,
+) -> OpenAPI:
+    """Build the API app; tests pass their own settings, Redis client or dispatcher."""
+    settings = settings or Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s - %(name)s - %(levelname)s - %(message)s",
+    )
+    app = OpenAPI(
+        __name__,
+        info=Info(title="Discussion Orchestrator", version=__version__),
+        doc_prefix="",
+        doc_url="/openapi.json",
+        validation_error_status=422,
+        validation_error_callback=errors.validation_error,
+    )
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JSON_SORT_KEYS=False,
+        SOCK_SERVER_OPTIONS={
+            "ping_interval": settings.ws_ping_interval_s,
+            "max_message_size": settings.ws_max_frame_bytes,
+        },
+    )
+    if test_config:
+        app.config.update(test_config)
+
+    Orchestrator(app, settings, redis_client=redis_client, dispatch=dispatch)
+    CORS(app, origins=settings.cors_origin_list, expose_headers=["Location", "Retry-After"])
+    errors.register(app)
+
+    from api import discussions, health, stream
+
+    app.register_api(health.bp)
+    app.register_api(discussions.bp)
+    sock = Sock(app)
+    stream.register(sock)
+
+    @app.get("/docs", doc_ui=False)
+    def _docs() -> Any:
+        """Swagger UI, served from the package's own assets."""
+        return redirect("/swagger")
+
+    return app

@@ -1,0 +1,163 @@
+"""Service functions behind the API (and the CLI, schedules, batches): plain code, I/O passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.clock import iso
+from core.errors import Conflict, ParticipantNotFound, StaleLease, Unprocessable
+from core.ids import new_id
+from core.models import (
+    CreateDiscussion,
+    DiscussionConfig,
+    Message,
+    Participant,
+    ParticipantType,
+    Permission,
+    PostMessage,
+    Session,
+    Status,
+)
+from core.settings import Settings
+from core.store import Commit, Store
+from protocols import View, get_protocol
+
+# Post statuses: a message may join a discussion that is running, waiting or paused.
+POSTABLE = (Status.PENDING, Status.ACTIVE, Status.WAITING_FOR_HUMAN, Status.PAUSED)
+IDEMPOTENCY_TTL_S = 24 * 3600
+
+
+@dataclass
+class Services:
+    """What the service functions need: settings, the store, a validator and a dispatcher."""
+
+    settings: Settings
+    store: Store
+    validate_agent: Callable[[Participant], None]
+    dispatch: Callable[[str], None]
+
+
+def build_participants(body: CreateDiscussion, settings: Settings) -> list[Participant]:
+    """Participants with server-assigned ids, agents first then people, in the order given."""
+    agents = [
+        Participant(
+            participant_id=new_id("agent"),
+            name=a.persona,
+            participant_type=ParticipantType.AGENT,
+            role=a.role,
+            permissions=[Permission.READ, Permission.WRITE],
+            persona=a.persona,
+            provider=a.provider or settings.default_provider,
+            model=a.model,
+            system_prompt=a.system_prompt,
+            temperature=a.temperature,
+            params=a.params,
+        )
+        for a in body.agents
+    ]
+    humans = [
+        Participant(
+            participant_id=new_id("human"),
+            name=h.name,
+            participant_type=ParticipantType.HUMAN,
+            role=h.role,
+            permissions=sorted(set(h.permissions), key=list(Permission).index),
+            user_id=h.user_id,
+        )
+        for h in body.humans
+    ]
+    return agents + humans
+
+
+def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None = None) -> Session:
+    """Validate, store and start a discussion; it begins `pending` until a worker takes it."""
+    settings = svc.settings
+    get_protocol(body.protocol)  # 422 for a protocol this build cannot run
+    if not body.agents and not body.humans:
+        raise Unprocessable("a discussion needs at least one agent or person")
+    if len(body.agents) + len(body.humans) > settings.max_participants:
+        raise Unprocessable(f"at most {settings.max_participants} participants per discussion")
+    if body.max_rounds > settings.max_rounds_limit:
+        raise Unprocessable(f"max_rounds may be at most {settings.max_rounds_limit}")
+    participants = build_participants(body, settings)
+    for p in participants:
+        if p.is_agent:
+            svc.validate_agent(p)
+    did = new_id("disc")
+    config = DiscussionConfig(
+        id=did,
+        topic=body.topic,
+        protocol=body.protocol,
+        max_rounds=body.max_rounds,
+        max_messages=body.max_messages,
+        owner=owner,
+        metadata={**body.metadata, "_participant_order": [p.participant_id for p in participants]},
+        created_at=iso(),
+    )
+    users = [h.user_id for h in body.humans] + ([owner] if owner else [])
+    svc.store.create(config, participants, status=Status.PENDING, users=users)
+    svc.dispatch(did)
+    return svc.store.session(did)
+
+
+def post_message(
+    svc: Services, discussion_id: str, body: PostMessage, idempotency_key: str | None = None
+) -> tuple[Message, bool]:
+    """Append a participant's message; (message, replayed) where replayed marks a retried key."""
+    settings = svc.settings
+    if len(body.content) > settings.max_message_chars:
+        raise Unprocessable(f"content may be at most {settings.max_message_chars} characters")
+    snap = svc.store.snapshot(discussion_id, 1)
+    author = snap.participant(body.participant_id)
+    if author is None:
+        raise ParticipantNotFound(
+            f"participant {body.participant_id} is not in discussion {discussion_id}"
+        )
+    if snap.state.status.terminal:
+        raise Conflict(f"discussion {discussion_id} is {snap.state.status.value}")
+    view = View(config=snap.config, participants=snap.participants, state=snap.state)
+    refusal = get_protocol(snap.config.protocol).may_post(view, author)
+    if refusal:
+        raise Conflict(refusal)
+    protocol = get_protocol(snap.config.protocol)
+    takes_turn = protocol.takes_turn(view, author)
+    message = Message(
+        message_id=new_id("msg"),
+        participant_id=author.participant_id,
+        participant_name=author.name,
+        participant_type=author.participant_type,
+        content=body.content,
+        timestamp=iso(),
+        message_type=body.message_type,
+        round=snap.state.current_round or None,
+        turn=snap.state.turn if takes_turn else None,
+        metadata=body.metadata,
+    )
+    if takes_turn:
+        # The person's turn: commit it fenced by turn number, and wake the engine.
+        change = Commit(
+            message=message,
+            advance_turn=True,
+            updates={"status": Status.ACTIVE.value, "waiting_for": ""},
+            events=[("status", {"status": Status.ACTIVE.value,
+                                "previous": Status.WAITING_FOR_HUMAN.value,
+                                "reason": "human_answered",
+                                "participant_id": author.participant_id})],
+            allowed_statuses=(Status.WAITING_FOR_HUMAN,),
+        )
+        turn: int | None = snap.state.turn
+    else:
+        change = Commit(message=message, allowed_statuses=POSTABLE)
+        turn = None
+    try:
+        result = svc.store.commit(
+            discussion_id, change, turn=turn,
+            idempotency_key=idempotency_key, idempotency_ttl_s=IDEMPOTENCY_TTL_S,
+        )
+    except StaleLease:
+        raise Conflict("the turn moved on while posting; read the discussion and retry") from None
+    if not result.replayed and (takes_turn or protocol.wakes_on_post(view, author)):
+        svc.dispatch(discussion_id)  # the protocol may want an agent to answer
+    assert result.message is not None
+    return result.message, result.replayed

@@ -1,0 +1,119 @@
+"""Server-side Lua for every multi-key change, so each one is atomic and fenced.
+
+Messages are stored as JSON whose first field is `seq`; the scripts splice `{"seq":N,` in front
+of the caller's JSON (which starts with `{` and has at least one field) so that the number is
+assigned inside the atomic section, without re-encoding the body with cjson (which would turn
+an empty list into `{}`).
+"""
+
+from __future__ import annotations
+
+# KEYS: 1 state, 2 lock
+# ARGV: 1 lease ttl ms
+# -> -1 when the discussion is gone, 0 when another step holds the lease, else the new token.
+ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local token = redis.call('HINCRBY', KEYS[1], 'fence', 1)
+redis.call('SET', KEYS[2], token, 'PX', ARGV[1])
+return token
+"""
+
+# KEYS: 1 lock, 2 state
+# ARGV: 1 token
+# -> {released 0/1, seq, status}
+RELEASE = """
+local released = 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  released = 1
+end
+local st = redis.call('HMGET', KEYS[2], 'seq', 'status')
+return {released, st[1] or '0', st[2] or ''}
+"""
+
+# KEYS: 1 state, 2 lock, 3 events, 4 replies
+# ARGV: 1 token, 2 turn, 3 turn_started data JSON, 4 events maxlen
+# -> {0, reason} on a fencing failure, else {1, cached reply JSON or ''}
+BEGIN_TURN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'gone'} end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {0, 'stale_lease'} end
+if redis.call('HGET', KEYS[1], 'turn') ~= ARGV[2] then return {0, 'stale_turn'} end
+if redis.call('HGET', KEYS[1], 'started_turn') ~= ARGV[2] then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'type', 'turn_started', 'data', ARGV[3])
+  redis.call('HSET', KEYS[1], 'started_turn', ARGV[2])
+end
+local cached = redis.call('HGET', KEYS[4], ARGV[2])
+return {1, cached or ''}
+"""
+
+# The one commit path, for steps (fenced by token and turn) and for API posts (unfenced,
+# optionally idempotent). Appends at most one message, applies state updates, writes events.
+# KEYS: 1 state, 2 messages, 3 events, 4 lock, 5 replies, 6 active set, 7 idempotency key
+# ARGV: 1 token ('' = no lease check)
+#       2 expected turn ('' = no turn check)
+#       3 message JSON without seq ('' = no message)
+#       4 state updates: flat JSON object of strings
+#       5 extra events: JSON array of [type, data JSON], written after the message event
+#       6 events maxlen
+#       7 lease ttl ms (renewed when a token is given)
+#       8 allowed statuses, comma separated ('' = any non-terminal)
+#       9 '1' to advance the turn counter
+#      10 reply-cache field to delete ('' = none)
+#      11 discussion id (for the active set)
+#      12 idempotency ttl seconds ('0' = none)
+#      13 now (ISO 8601)
+# -> {1, seq, turn, message event id} | {2, remembered message JSON} | {0, reason, detail}
+COMMIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'gone', ''} end
+local idem_ttl = tonumber(ARGV[12])
+if idem_ttl > 0 then
+  local seen = redis.call('GET', KEYS[7])
+  if seen then return {2, seen} end
+end
+if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then
+  return {0, 'stale_lease', ''}
+end
+local st = redis.call('HMGET', KEYS[1], 'turn', 'status', 'seq')
+local turn, status = st[1] or '0', st[2] or 'pending'
+if ARGV[2] ~= '' and turn ~= ARGV[2] then return {0, 'stale_turn', turn} end
+local terminal = {completed=true, cancelled=true, failed=true}
+if ARGV[8] == '' then
+  if terminal[status] then return {0, 'status', status} end
+else
+  local ok = false
+  for s in string.gmatch(ARGV[8], '[^,]+') do if s == status then ok = true end end
+  if not ok then return {0, 'status', status} end
+end
+local seq = tonumber(st[3] or '0')
+local event_id = ''
+local maxlen = ARGV[6]
+if ARGV[3] ~= '' then
+  seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+  local msg = '{"seq":' .. seq .. ',' .. string.sub(ARGV[3], 2)
+  redis.call('RPUSH', KEYS[2], msg)
+  event_id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'type', 'message', 'data', msg)
+  if idem_ttl > 0 then redis.call('SET', KEYS[7], msg, 'EX', idem_ttl) end
+end
+if ARGV[9] == '1' then turn = tostring(redis.call('HINCRBY', KEYS[1], 'turn', 1)) end
+local updates = cjson.decode(ARGV[4])
+for k, v in pairs(updates) do redis.call('HSET', KEYS[1], k, v) end
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[13])
+local new_status = updates['status']
+if new_status and terminal[new_status] then redis.call('SREM', KEYS[6], ARGV[11]) end
+for _, ev in ipairs(cjson.decode(ARGV[5])) do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'type', ev[1], 'data', ev[2])
+end
+if ARGV[10] ~= '' then redis.call('HDEL', KEYS[5], ARGV[10]) end
+if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[4], ARGV[7]) end
+return {1, seq, tonumber(turn), event_id}
+"""
+
+# KEYS: 1 state, 2 replies
+# ARGV: 1 turn, 2 reply JSON
+# A late step must not recreate keys of a deleted discussion.
+CACHE_REPLY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""

@@ -1,0 +1,87 @@
+"""One settings object, read from the environment and `.env`, passed into every process."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service settings; names match the seed's environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # The seed's variables.
+    redis_url: str = "redis://localhost:6379"
+    redis_db: int = Field(default=0, ge=0, le=15)
+    redis_max_connections: int = Field(default=50, ge=2)
+    service_port: int = Field(default=5000, ge=1, le=65535)
+    log_level: str = "INFO"
+    cors_origins: str = "http://localhost:4300,http://localhost:3000"
+    execution_platform_url: str = ""
+
+    # Broker: defaults to the same Redis as the state.
+    celery_broker_url: str = ""
+
+    # Agents.
+    default_provider: str = "simulated"
+    context_window_messages: int = Field(default=20, ge=1, le=500)
+
+    # Time budget, innermost first: an agent call < a turn < a step's slice < Celery's soft limit
+    # < its hard limit < the broker's visibility timeout. The validator below keeps that order.
+    agent_connect_timeout_s: float = Field(default=3.0, gt=0)
+    turn_deadline_s: float = Field(default=60.0, gt=0)
+    step_slice_s: float = Field(default=2.0, gt=0)
+    step_max_turns: int = Field(default=500, ge=1)
+    step_soft_time_limit_s: float = 120.0
+    step_time_limit_s: float = 150.0
+    broker_visibility_timeout_s: float = 600.0
+    lease_margin_s: float = Field(default=10.0, gt=0)
+
+    # Redis operations from the API fail fast instead of hanging.
+    redis_socket_timeout_s: float = Field(default=5.0, gt=0)
+    redis_connect_timeout_s: float = Field(default=1.0, gt=0)
+
+    # Limits on input.
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_message_chars: int = Field(default=20_000, ge=1)
+    max_participants: int = Field(default=32, ge=1)
+    max_rounds_limit: int = Field(default=1000, ge=1)
+
+    # Live stream.
+    events_maxlen: int = Field(default=10_000, ge=100)
+    ws_ping_interval_s: float = Field(default=25.0, gt=0)
+    ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @model_validator(mode="after")
+    def _check_time_budget(self) -> Settings:
+        chain = [
+            ("turn_deadline_s", self.turn_deadline_s + self.step_slice_s),
+            ("step_soft_time_limit_s", self.step_soft_time_limit_s),
+            ("step_time_limit_s", self.step_time_limit_s),
+            ("broker_visibility_timeout_s", self.broker_visibility_timeout_s),
+        ]
+        for (lower_name, lower), (upper_name, upper) in zip(chain, chain[1:], strict=False):
+            if not lower < upper:
+                raise ValueError(f"{lower_name} (+slice) must stay below {upper_name}")
+        return self
+
+    @property
+    def broker_url(self) -> str:
+        """The Celery broker; the state Redis unless configured apart."""
+        if self.celery_broker_url:
+            return self.celery_broker_url
+        base = self.redis_url.rstrip("/")
+        # A URL that already names a database keeps it.
+        tail = base.split("://", 1)[-1]
+        return base if "/" in tail else f"{base}/{self.redis_db}"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """CORS_ORIGINS split on commas."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def lease_ttl_ms(self) -> int:
+        """How long a step's lease lives without renewal: a whole turn plus a margin."""
+        return int((self.turn_deadline_s + self.step_slice_s + self.lease_margin_s) * 1000)

@@ -1,0 +1,43 @@
+"""Pure turn-taking protocols; `get_protocol` maps a protocol name to its class."""
+
+from __future__ import annotations
+
+from core.errors import Unprocessable
+from core.models import Protocol
+from protocols.base import Action, BaseProtocol, Finish, Idle, Speak, View, WaitForHuman
+from protocols.free_form import FreeForm
+from protocols.round_robin import RoundRobin
+
+_REGISTRY: dict[Protocol, type[BaseProtocol]] = {
+    Protocol.ROUND_ROBIN: RoundRobin,
+    Protocol.FREE_FORM: FreeForm,
+}
+
+
+def supported() -> list[Protocol]:
+    """Protocols this build can run."""
+    return list(_REGISTRY)
+
+
+def get_protocol(name: Protocol | str) -> BaseProtocol:
+    """An instance of the named protocol; 422 for one this build cannot run."""
+    try:
+        return _REGISTRY[Protocol(name)]()
+    except (KeyError, ValueError):
+        raise Unprocessable(
+            f"protocol {name!r} is not available yet; supported: "
+            + ", ".join(p.value for p in _REGISTRY)
+        ) from None
+
+
+__all__ = [
+    "Action",
+    "BaseProtocol",
+    "Finish",
+    "Idle",
+    "Speak",
+    "View",
+    "WaitForHuman",
+    "get_protocol",
+    "supported",
+]

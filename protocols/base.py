@@ -1,0 +1,142 @@
+"""The protocol base: pure turn-taking rules over a read-only view of a discussion.
+
+A protocol never does I/O. The engine reads a View from Redis, asks `next_action`, runs what it
+says, and asks `after_message` how the protocol's own small state (`pstate`) changes. Any worker
+may run the next step, so a protocol keeps nothing in memory between calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from core.models import (
+    DiscussionConfig,
+    DiscussionState,
+    Message,
+    Participant,
+    Permission,
+    Protocol,
+    StopReason,
+)
+
+
+@dataclass(frozen=True)
+class View:
+    """What a protocol may look at: config, participants in order, state and recent messages."""
+
+    config: DiscussionConfig
+    participants: Sequence[Participant]
+    state: DiscussionState
+    recent: Sequence[Message] = ()
+
+    @property
+    def agents(self) -> list[Participant]:
+        return [p for p in self.participants if p.is_agent]
+
+    @property
+    def pstate(self) -> dict[str, Any]:
+        return self.state.pstate
+
+    def participant(self, participant_id: str) -> Participant | None:
+        for p in self.participants:
+            if p.participant_id == participant_id:
+                return p
+        return None
+
+
+@dataclass(frozen=True)
+class Speak:
+    """An agent takes the next turn."""
+
+    participant_id: str
+    round: int
+
+
+@dataclass(frozen=True)
+class WaitForHuman:
+    """A person has the next turn; the discussion waits for them (durably, in Redis)."""
+
+    participant_id: str
+    round: int
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The discussion is over, for this reason."""
+
+    reason: str
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Idle:
+    """Nothing to do until someone posts."""
+
+
+Action = Speak | WaitForHuman | Finish | Idle
+
+
+class BaseProtocol:
+    """Shared rules: termination checks first, then the subclass picks the speaker."""
+
+    name: ClassVar[Protocol]
+    description: ClassVar[str] = ""
+
+    def next_action(self, view: View) -> Action:
+        """What happens next: a speaker, a wait, the end, or nothing for now."""
+        reason = self.termination(view)
+        if reason:
+            return Finish(reason)
+        if not self.speakers(view):
+            return Finish(StopReason.NO_PARTICIPANTS.value)
+        return self.select(view)
+
+    def termination(self, view: View) -> str | None:
+        """The first termination condition that holds, shared by every protocol."""
+        cfg, st = view.config, view.state
+        if cfg.max_messages is not None and st.seq >= cfg.max_messages:
+            return StopReason.MAX_MESSAGES.value
+        if self.rounds_done(view) >= cfg.max_rounds:
+            return StopReason.MAX_ROUNDS.value
+        return None
+
+    def speakers(self, view: View) -> list[Participant]:
+        """Who takes turns under this protocol, in order."""
+        return view.agents
+
+    def rounds_done(self, view: View) -> int:
+        """Completed rounds; a round is one turn for each speaker."""
+        n = len(self.speakers(view))
+        return view.state.turn // n if n else 0
+
+    def select(self, view: View) -> Action:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def after_message(self, view: View, message: Message) -> dict[str, Any]:
+        """The protocol state after a committed turn's message; default: unchanged."""
+        return view.pstate
+
+    def may_post(self, view: View, participant: Participant) -> str | None:
+        """Why `participant` may not post now (None when they may)."""
+        if participant.participant_type.value == "human" and not participant.can(
+            Permission.WRITE
+        ):
+            return "participant lacks write permission"
+        return None
+
+    def takes_turn(self, view: View, author: Participant) -> bool:
+        """Whether a post by `author` is the turn the discussion is waiting for."""
+        return (
+            view.state.status.value == "waiting_for_human"
+            and view.state.waiting_for == author.participant_id
+        )
+
+    def wakes_on_post(self, view: View, author: Participant) -> bool:
+        """Whether a post by `author` may give an agent something to answer (start a step)."""
+        return False
+
+    def instructions(self, view: View, speaker: Participant) -> str:
+        """What the speaking agent is told about this turn."""
+        return self.description

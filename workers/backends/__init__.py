@@ -1,0 +1,36 @@
+"""Agent backends behind one interface, looked up by provider name."""
+
+from __future__ import annotations
+
+from core.errors import Unprocessable
+from core.models import Participant
+from core.settings import Settings
+from workers.backends.base import AgentBackend, AgentReply, TurnRequest
+from workers.backends.simulated import SimulatedBackend
+
+
+class Backends:
+    """The backends this process can call, built from settings on first use."""
+
+    def __init__(self, settings: Settings, extra: dict[str, AgentBackend] | None = None) -> None:
+        self.settings = settings
+        self._by_name: dict[str, AgentBackend] = {"simulated": SimulatedBackend()}
+        self._by_name.update(extra or {})
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def get(self, provider: str) -> AgentBackend:
+        try:
+            return self._by_name[provider]
+        except KeyError:
+            raise Unprocessable(
+                f"provider {provider!r} is not available; available: {', '.join(self.names())}"
+            ) from None
+
+    def validate(self, agent: Participant) -> None:
+        """422 unless the agent's provider exists and accepts its configuration."""
+        self.get(agent.provider or self.settings.default_provider).validate(agent)
+
+
+__all__ = ["AgentBackend", "AgentReply", "Backends", "TurnRequest"]

@@ -1,0 +1,20 @@
+"""The Celery app factory: the only way a Celery app is made."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+import celeryconfig
+from core.settings import Settings
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    """A Celery app configured from settings, with our tasks registered."""
+    settings = settings or Settings()
+    app = Celery("orchestrator", set_as_current=False)
+    app.conf.update(celeryconfig.build(settings))
+    app.conf.orchestrator_settings = settings
+    # Importing the tasks module registers its shared tasks with every app, this one included.
+    import workers.tasks  # noqa: F401
+
+    return app

@@ -1,0 +1,29 @@
+"""The per-process runtime of a worker: built on first use, cached on the Celery app."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from core.redis_client import make_redis
+from core.settings import Settings
+from core.store import Store
+from workers.backends import Backends
+from workers.engine import Runtime
+
+STEP_TASK = "discussion.step"
+
+
+def runtime_for(app: Celery) -> Runtime:
+    """This process's Runtime for `app`, made once (after fork, so no socket is shared)."""
+    rt = getattr(app, "_orchestrator_runtime", None)
+    if rt is None:
+        settings: Settings = app.conf.get("orchestrator_settings") or Settings()
+        client = make_redis(settings)
+        rt = Runtime(
+            settings=settings,
+            store=Store(client, events_maxlen=settings.events_maxlen),
+            backends=Backends(settings),
+            enqueue=lambda did: app.send_task(STEP_TASK, args=[did]),
+        )
+        app._orchestrator_runtime = rt  # type: ignore[attr-defined]
+    return rt

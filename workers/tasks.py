@@ -1,0 +1,32 @@
+"""Thin Celery tasks: take ids, call the engine, schedule what comes next."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from celery import Task, shared_task
+
+from workers import engine
+from workers.runtime import STEP_TASK, runtime_for
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(
+    name=STEP_TASK,
+    bind=True,
+    acks_late=True,
+    autoretry_for=(redis.ConnectionError, redis.TimeoutError),
+    retry_backoff=True,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=10,
+)
+def step(self: Task, discussion_id: str) -> str:
+    """Run one slice of a discussion's turns; enqueue the next slice when work is left."""
+    rt = runtime_for(self.app)
+    outcome = engine.run_step(rt, discussion_id)
+    if outcome == engine.Outcome.MORE:
+        rt.enqueue(discussion_id)
+    return outcome.value
