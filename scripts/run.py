@@ -1,0 +1,182 @@
+"""Run the whole service locally: Redis (embedded when none answers), every Procfile role, a demo.
+
+`python -m scripts.run [--no-demo] [--roles web,worker]` reads the Procfile (the one source of
+truth for process roles), starts each role with the venv's binaries on PATH, waits for /health,
+creates a demo discussion of simulated agents and prints where to watch it. Ctrl-C stops all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from core.settings import Settings
+from scripts import embedded_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEMO = {
+    "topic": "Design the API for user authentication",
+    "protocol": "round_robin",
+    "max_rounds": 6,
+    "agents": [
+        {"persona": "Security Expert", "provider": "simulated", "params": {"latency_ms": 1500},
+         "system_prompt": "You are an expert in security best practices."},
+        {"persona": "Backend Developer", "provider": "simulated", "params": {"latency_ms": 1500}},
+        {"persona": "Product Manager", "provider": "simulated", "params": {"latency_ms": 1500}},
+    ],
+}
+
+
+def procfile_roles(path: Path) -> dict[str, str]:
+    """Role -> command, in file order."""
+    roles: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_-]+):\s*(.+)$", line.strip())
+        if m:
+            roles[m.group(1)] = m.group(2)
+    return roles
+
+
+def ensure_redis(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes] | None:
+    """Use REDIS_URL when set; else the default Redis if it answers; else start an embedded one."""
+    if os.environ.get("REDIS_URL"):
+        print(f"* Redis: {env['REDIS_URL']} (from REDIS_URL)")
+        return None
+    settings = Settings()
+    if settings.redis_url != Settings.model_fields["redis_url"].default:
+        print(f"* Redis: {settings.redis_url} (from .env)")
+        return None
+    default = "redis://localhost:6379"
+    if embedded_redis.answers(default):
+        env["REDIS_URL"] = default
+        print(f"* Redis: {default} (answering on the default address)")
+        return None
+    port = 6379 if _port_free(6379) else embedded_redis.free_port()
+    proc = embedded_redis.start(port, workdir / "redis", appendonly=True)
+    env["REDIS_URL"] = f"redis://127.0.0.1:{port}"
+    print(f"* Redis: embedded redis-server on 127.0.0.1:{port} (data in {workdir / 'redis'})")
+    return proc
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-demo", action="store_true", help="do not create a demo discussion")
+    parser.add_argument("--roles", default="", help="comma-separated Procfile roles to run")
+    parser.add_argument("--exit-after-demo", action="store_true",
+                        help="stop everything once the demo discussion finishes")
+    args = parser.parse_args()
+
+    workdir = ROOT / ".run"
+    workdir.mkdir(exist_ok=True)
+    env = {**os.environ}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    redis_proc = ensure_redis(env, workdir)
+    port = int(env.get("SERVICE_PORT") or Settings().service_port)
+    env["SERVICE_PORT"] = str(port)
+    roles = procfile_roles(ROOT / "Procfile")
+    wanted = [r for r in args.roles.split(",") if r] or list(roles)
+    try:
+        for role in wanted:
+            log = open(workdir / f"{role}.log", "ab")  # noqa: SIM115 - lives as long as the child
+            procs[role] = subprocess.Popen(["bash", "-c", f"exec {roles[role]}"], cwd=ROOT,
+                                           env=env, stdout=log, stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+            print(f"* {role}: started (log: .run/{role}.log)")
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(base, procs)
+        print(f"\nService: {base}   API docs: {base}/docs   ReDoc: {base}/redoc")
+        if not args.no_demo:
+            did = _demo(base)
+            if args.exit_after_demo:
+                return _wait_demo(base, did)
+        print("\nCtrl-C stops every process started here.")
+        while True:
+            for role, proc in procs.items():
+                if proc.poll() is not None:
+                    print(f"! {role} exited with {proc.returncode}; see .run/{role}.log")
+                    return 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in procs.values():
+            _stop(proc)
+        if redis_proc is not None:
+            _stop(redis_proc)
+
+
+def _wait_healthy(base: str, procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        web = procs.get("web")
+        if web is not None and web.poll() is not None:
+            raise SystemExit("the web process exited; see .run/web.log")
+        time.sleep(0.5)
+    raise SystemExit("the service did not become healthy within 60 s; see .run/*.log")
+
+
+def _demo(base: str) -> str:
+    resp = requests.post(f"{base}/v1/discussions", json=DEMO, timeout=10)
+    resp.raise_for_status()
+    did = resp.json()["id"]
+    ws = base.replace("http://", "ws://")
+    print(f"\nDemo discussion {did} is running ({len(DEMO['agents'])} simulated agents, "
+          f"{DEMO['max_rounds']} rounds):")
+    print(f"  watch the page:  {base}/ui/discussions/{did}")
+    print(f"  session:         curl {base}/v1/discussions/{did}")
+    print(f"  transcript:      curl '{base}/v1/discussions/{did}/messages?limit=50'")
+    print(f"  live stream:     {ws}/v1/discussions/{did}/stream")
+    return did
+
+
+def _wait_demo(base: str, did: str) -> int:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        session = requests.get(f"{base}/v1/discussions/{did}", timeout=5).json()
+        if session["status"] in ("completed", "failed", "cancelled"):
+            print(f"Demo finished: {session['status']} ({session['stop_reason']}), "
+                  f"{session['message_count']} messages")
+            return 0 if session["status"] == "completed" else 1
+        time.sleep(1)
+    print("Demo did not finish within 120 s")
+    return 1
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
