@@ -81,6 +81,8 @@ def main() -> int:
     parser.add_argument("--exit-after-demo", action="store_true",
                         help="stop everything once the demo discussion finishes")
     args = parser.parse_args()
+    # A SIGTERM (from a supervisor or `kill`) stops the children too, like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
 
     workdir = ROOT / ".run"
     workdir.mkdir(exist_ok=True)
@@ -121,6 +123,10 @@ def main() -> int:
             _stop(proc)
         if redis_proc is not None:
             _stop(redis_proc)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait_healthy(base: str, procs: dict[str, subprocess.Popen[bytes]]) -> None:
