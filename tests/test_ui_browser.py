@@ -1,0 +1,145 @@
+"""The viewer page in a real headless Chromium (Debian's), against a live server and worker.
+
+Driven by playwright with the system browser (`executable_path`); the browser is installed by
+scripts/test-deps.sh, never downloaded by playwright.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.helpers import wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    # A phone-sized viewport: the page must read on a phone.
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.set_default_timeout(TIMEOUT_MS)
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def transcript(page: Page) -> list[tuple[int, str, str]]:
+    """(seq, kind, text) of every committed message shown, in page order."""
+    return page.eval_on_selector_all(
+        "#transcript li.msg:not(.draft)",
+        "els => els.map(e => [Number(e.dataset.seq), e.querySelector('.kind').textContent,"
+        " e.querySelector('.text').textContent])")
+
+
+def test_watch_post_in_turn_and_survive_a_dropped_connection(live_server: str,
+                                                               page: Page) -> None:
+    body = {
+        "topic": "Design the API for user authentication",
+        "agents": [
+            {"persona": "Security Expert", "role": "reviewer", "provider": "simulated",
+             "params": {"latency_ms": 200}},
+            {"persona": "Backend Developer", "role": "engineer", "provider": "simulated",
+             "params": {"latency_ms": 200}},
+        ],
+        "humans": [{"user_id": "alice", "name": "Alice", "role": "product manager"}],
+        "protocol": "round_robin",
+        "max_rounds": 3,
+    }
+    session = requests.post(f"{live_server}/v1/discussions", json=body, timeout=10).json()
+    did = session["id"]
+    alice = next(p for p in session["participants"] if p["participant_type"] == "human")
+    page.goto(f"{live_server}/ui/discussions/{did}?as={alice['participant_id']}")
+    expect(page.locator("#topic")).to_have_text(body["topic"])
+    expect(page.locator("#as")).to_have_value(alice["participant_id"])
+
+    for rnd in (1, 2, 3):
+        # Two agents speak, then the page shows it is Alice's turn (round-robin, people last).
+        expect(page.locator("#turn-hint")).to_have_text("It is your turn.")
+        expect(page.locator("#waiting")).to_contain_text("Alice (person)")
+        expect(page.locator("#status")).to_have_text("waiting for human")
+        expect(page.locator("#round")).to_have_text(f"{rnd} of 3")
+        if rnd == 1:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "ui-your-turn.png"))
+        text = f"Alice's point for round {rnd}: sessions expire after 15 minutes."
+        page.fill("#content", text)
+        page.click("#send")
+        mine = page.locator("#transcript li.msg-person .text", has_text=text)
+        expect(mine).to_have_count(1)
+        if rnd == 2:
+            # Drop the socket right after posting and stay away while the agents speak.
+            before = len(transcript(page))
+            page.evaluate("window.viewer.drop(1500)")
+            expect(page.locator("#conn")).to_contain_text("offline")
+            wait_for(lambda: requests.get(f"{live_server}/v1/discussions/{did}", timeout=5)
+                     .json()["message_count"] >= before + 1, timeout=30)
+            expect(page.locator("#conn")).to_have_text("live")
+
+    expect(page.locator("#status")).to_have_text("completed")
+    expect(page.locator("#outcome")).to_contain_text("max rounds")
+    expect(page.locator("#send")).to_be_disabled()
+
+    rest = requests.get(f"{live_server}/v1/discussions/{did}/messages?limit=100",
+                        timeout=10).json()["messages"]
+    assert len(rest) == 9
+    shown = transcript(page)
+    assert [s for s, _, _ in shown] == list(range(1, 10))  # none lost, none doubled, in order
+    assert [t for _, _, t in shown] == [m["content"] for m in rest]
+    assert [k for _, k, _ in shown] == ["agent", "agent", "person"] * 3
+    expect(page.locator("#count")).to_have_text("9")
+    urls = page.evaluate("window.viewer.state.urls")
+    assert len(urls) >= 2 and "last_event_id=" in urls[-1] and "last_event_id" not in urls[0]
+    # Readable on a phone: nothing wider than the screen.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "ui-discussion.png"), full_page=True)
+
+
+def test_create_form_starts_a_discussion_and_the_list_shows_it(live_server: str,
+                                                                 page: Page) -> None:
+    page.goto(f"{live_server}/ui/")
+    expect(page.locator("#list-status")).to_have_text("No discussions yet.")
+    page.fill("#topic", "Weekly retro")
+    page.select_option("#protocol", "round_robin")
+    page.fill("#max_rounds", "2")
+    page.fill("#agents", "Facilitator | host | simulated\nSRE | on call")
+    page.click("button[type=submit].primary")
+    page.wait_for_url("**/ui/discussions/disc_*")
+    expect(page.locator("#topic")).to_have_text("Weekly retro")
+    expect(page.locator("#status")).to_have_text("completed")
+    expect(page.locator("#transcript li.msg")).to_have_count(4)
+    expect(page.locator("#post-section")).to_be_hidden()  # no people: nobody to post as
+    page.goto(f"{live_server}/ui/")
+    expect(page.locator("#discussions li")).to_have_count(1)
+    expect(page.locator("#discussions li a")).to_have_text("Weekly retro")
+    expect(page.locator("#discussions li")).to_contain_text("completed")
+
+
+def test_create_form_reports_a_refused_discussion(live_server: str, page: Page) -> None:
+    page.goto(f"{live_server}/ui/")
+    page.fill("#topic", "Nobody here")
+    page.fill("#agents", "")
+    page.click("button[type=submit].primary")
+    expect(page.locator("#create-status")).to_contain_text("Not started")
+    assert "/ui/discussions/" not in page.url
