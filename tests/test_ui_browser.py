@@ -91,8 +91,9 @@ def test_watch_post_in_turn_and_survive_a_dropped_connection(live_server: str,
             before = len(transcript(page))
             page.evaluate("window.viewer.drop(1500)")
             expect(page.locator("#conn")).to_contain_text("offline")
-            wait_for(lambda: requests.get(f"{live_server}/v1/discussions/{did}", timeout=5)
-                     .json()["message_count"] >= before + 1, timeout=30)
+            wait_for(lambda n=before: requests.get(f"{live_server}/v1/discussions/{did}",
+                                                   timeout=5).json()["message_count"] > n,
+                     timeout=30)
             expect(page.locator("#conn")).to_have_text("live")
 
     expect(page.locator("#status")).to_have_text("completed")
@@ -143,3 +144,45 @@ def test_create_form_reports_a_refused_discussion(live_server: str, page: Page) 
     page.click("button[type=submit].primary")
     expect(page.locator("#create-status")).to_contain_text("Not started")
     assert "/ui/discussions/" not in page.url
+
+
+def test_moderator_sees_offered_actions_and_the_token_travels(actions_server: str,
+                                                              action_calls: list,
+                                                              page: Page) -> None:
+    body = {
+        "topic": "Moderated retro",
+        "agents": [{"persona": "Facilitator", "provider": "simulated",
+                    "params": {"latency_ms": 3000}}],
+        "humans": [{"user_id": "mo", "name": "Mo", "role": "moderator",
+                    "permissions": ["read", "write", "moderate"]},
+                   {"user_id": "pat", "name": "Pat"}],
+        "protocol": "free_form",
+        "max_rounds": 1,
+    }
+    session = requests.post(f"{actions_server}/v1/discussions", json=body, timeout=10).json()
+    did = session["id"]
+    mo, pat = (p["participant_id"] for p in session["participants"][1:])
+    ws_urls: list[str] = []
+    page.on("websocket", lambda ws: ws_urls.append(ws.url))
+    page.goto(f"{actions_server}/ui/discussions/{did}?as={mo}&token=tok-xyz")
+    expect(page.locator("#topic")).to_have_text("Moderated retro")
+    assert "token" not in page.url  # taken out of the address bar once kept
+    expect(page.locator("#mod-section")).to_be_visible()
+    expect(page.locator("#vote-section")).to_be_hidden()  # not a consensus discussion
+    form = page.locator("form.action-fake_hold")
+    form.get_by_label("reason (optional)").fill("coffee break")
+    form.get_by_role("button", name="Fake hold").click()
+    expect(form.locator(".act-status")).to_have_text("done")
+    assert action_calls == [{"action": "fake_hold", "discussion_id": did,
+                             "auth": "Bearer tok-xyz",
+                             "body": {"participant_id": mo, "reason": "coffee break"}}]
+    assert ws_urls and all("token=tok-xyz" in u for u in ws_urls)
+
+    # Pat has no `moderate` permission: no moderation controls for Pat.
+    page.select_option("#as", pat)
+    expect(page.locator("#mod-section")).to_be_hidden()
+    # free_form: Pat may post any time, and sees the post in place at once.
+    page.fill("#content", "Pat here")
+    page.click("#send")
+    expect(page.locator("#transcript li.msg-person .text", has_text="Pat here")).to_have_count(1)
+    requests.delete(f"{actions_server}/v1/discussions/{did}", timeout=10)  # stop the slow agent
