@@ -186,3 +186,75 @@ def test_moderator_sees_offered_actions_and_the_token_travels(actions_server: st
     page.click("#send")
     expect(page.locator("#transcript li.msg-person .text", has_text="Pat here")).to_have_count(1)
     requests.delete(f"{actions_server}/v1/discussions/{did}", timeout=10)  # stop the slow agent
+
+
+def test_network_cut_and_resync_after_trimmed_events(live_server: str, page: Page,
+                                                     r) -> None:
+    """The network goes away (all sockets cut, reconnects refused) while the discussion runs and
+    its retained events are trimmed: the page reconnects, is told to resync, and still shows
+    every message exactly once."""
+    from core import keys
+    from tests.tcp_proxy import TcpProxy
+
+    host, port = live_server.removeprefix("http://").split(":")
+    proxy = TcpProxy(host, int(port))
+    base = f"http://127.0.0.1:{proxy.port}"
+    try:
+        session = requests.post(f"{live_server}/v1/discussions",
+                                json={"topic": "Long review", "max_rounds": 20,
+                                      "agents": [{"persona": p, "provider": "simulated",
+                                                  "params": {"latency_ms": 25}}
+                                                 for p in ("Reviewer", "Author")]},
+                                timeout=10).json()
+        did = session["id"]
+        page.goto(f"{base}/ui/discussions/{did}")
+        expect(page.locator("#conn")).to_have_text("live")
+        # Live, with a resume point from the stream (not only the first REST read).
+        wait_for(lambda: page.evaluate("window.viewer.state.lastEventId !== null"), timeout=30)
+        proxy.cut()
+        expect(page.locator("#conn")).to_contain_text("offline")
+        # While the page is away, more messages land and old events are trimmed away.
+        wait_for(lambda: requests.get(f"{live_server}/v1/discussions/{did}", timeout=5)
+                 .json()["message_count"] >= 15, timeout=30)
+        r.xtrim(keys.events(did), maxlen=3, approximate=False)
+        proxy.restore()
+        expect(page.locator("#status")).to_have_text("completed", timeout=60_000)
+        wait_for(lambda: page.evaluate("window.viewer.seqs().length") == 40, timeout=30)
+        shown = transcript(page)
+        assert [s for s, _, _ in shown] == list(range(1, 41))
+        rest = requests.get(f"{live_server}/v1/discussions/{did}/messages?limit=100",
+                            timeout=10).json()["messages"]
+        assert [t for _, _, t in shown] == [m["content"] for m in rest]
+        urls = page.evaluate("window.viewer.state.urls")
+        assert any("last_event_id=" in u for u in urls[1:])
+        assert page.evaluate("window.viewer.state.resyncs") >= 1  # told to resync, and did
+    finally:
+        proxy.close()
+
+
+def test_streamed_text_grows_in_place_then_becomes_the_message(live_server: str, page: Page,
+                                                               store) -> None:
+    """`message_delta` events (from a streaming agent) grow one draft; the committed message of
+    that turn replaces it in place."""
+    from core.clock import iso
+    from core.models import Message, ParticipantType
+    from core.store import Commit
+
+    session = requests.post(f"{live_server}/v1/discussions", json={
+        "topic": "Streaming", "protocol": "round_robin",
+        "humans": [{"user_id": "ann", "name": "Ann"}]}, timeout=10).json()
+    did = session["id"]
+    page.goto(f"{live_server}/ui/discussions/{did}")
+    expect(page.locator("#conn")).to_have_text("live")
+    speaker = {"participant_id": "agent_stream", "participant_name": "Streamer", "turn": 7}
+    for piece in ("Hello", ", wor", "ld"):
+        store.commit(did, Commit(events=[("message_delta", {**speaker, "delta": piece})]))
+    draft = page.locator("#transcript li.msg.draft .text")
+    expect(draft).to_have_text("Hello, world")
+    expect(page.locator("#transcript li.msg")).to_have_count(1)
+    store.commit(did, Commit(message=Message(
+        message_id="msg_stream1", participant_id="agent_stream", participant_name="Streamer",
+        participant_type=ParticipantType.AGENT, content="Hello, world!", timestamp=iso(),
+        turn=7)))
+    expect(page.locator("#transcript li.msg.draft")).to_have_count(0)
+    expect(page.locator("#transcript li.msg .text")).to_have_text(["Hello, world!"])

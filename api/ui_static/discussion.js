@@ -28,6 +28,7 @@
     filling: false,
     speaking: null,
     actions: [],
+    resyncs: 0,
   };
 
   // ------------------------------------------------------------------ rendering
@@ -290,6 +291,7 @@
   }
 
   async function resync() {
+    st.resyncs += 1;
     try {
       renderSession(await api(`/v1/discussions/${encodeURIComponent(did)}`));
     } catch (err) {
