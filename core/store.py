@@ -362,7 +362,8 @@ class Store:
                 lease_ttl_ms,
                 ",".join(s.value for s in change.allowed_statuses),
                 "1" if change.advance_turn else "0",
-                "" if turn is None else turn,
+                # The turn's cached reply goes only when the turn itself is done.
+                "" if turn is None or not change.advance_turn else turn,
                 discussion_id,
                 idempotency_ttl_s if idempotency_key else 0,
                 iso(),
