@@ -105,3 +105,30 @@ def test_default_provider_is_the_platform_when_its_url_is_set(settings, r, platf
     assert resp.status_code == 201
     agent = resp.get_json()["participants"][0]
     assert agent["provider"] == "execution_platform" and agent["instance_id"]
+
+
+def test_viewers_see_message_deltas_then_one_message(live_server, platform) -> None:
+    import json
+
+    import websocket
+
+    agents = [openai_agent("Streamer", stream=True,
+                           extra_body={"faults": {"chunk_delay_ms": 5}})]
+    resp = requests.post(f"{live_server}/v1/discussions", timeout=10,
+                         json={"topic": TOPIC, "agents": agents, "max_rounds": 2})
+    did = resp.json()["id"]
+    url = live_server.replace("http://", "ws://") + f"/v1/discussions/{did}/stream"
+    ws = websocket.create_connection(url + "?last_event_id=0", timeout=20)
+    frames: list[dict] = []
+    try:
+        while not any(f.get("type") == "status" and f["data"].get("status") == "completed"
+                      for f in frames):
+            frames.append(json.loads(ws.recv()))
+    finally:
+        ws.close()
+    messages = [f["data"] for f in frames if f.get("type") == "message"]
+    assert [m["turn"] for m in messages] == [0, 1]
+    for m in messages:
+        deltas = [f["data"] for f in frames
+                  if f.get("type") == "message_delta" and f["data"]["turn"] == m["turn"]]
+        assert deltas and "".join(d["delta"] for d in deltas) == m["content"]
