@@ -144,3 +144,24 @@ def test_streaming_agent_sends_deltas_and_commits_once(settings, store, platform
         # Every delta of the turn comes before its one committed message.
         ids = [e.id for e in events]
         assert max(ids.index(d.id) for d in deltas) < ids.index(committed[0].id)
+
+
+def test_a_backend_bug_fails_the_turn_instead_of_stranding_the_discussion(settings, store):
+    from workers.backends import Backends
+    from workers.backends.simulated import SimulatedBackend
+
+    class Buggy(SimulatedBackend):
+        name = "buggy"
+
+        def generate(self, request):
+            raise KeyError("oops")
+
+    rt = runtime(settings, store)
+    rt.backends = Backends(settings, extra={"buggy": Buggy()})
+    did = create(rt, {"topic": "Bugs", "max_rounds": 2,
+                      "agents": [{"persona": "Bug", "provider": "buggy"},
+                                 {"persona": "Fine", "provider": "simulated"}]})
+    run_to_end(rt, did)
+    assert store.state(did).status == "completed"
+    failed = [e.data for e in _events(store, did) if e.type == "turn_failed"]
+    assert len(failed) == 2 and "KeyError" in failed[0]["error"]

@@ -202,7 +202,14 @@ def _call_agent(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Part
         on_delta=deltas,
     )
     started = time.perf_counter()
-    reply = backend.generate(request)
+    try:
+        reply = backend.generate(request)
+    except AgentError:
+        raise
+    except Exception as exc:
+        # A backend bug must fail the turn (recorded, skipped), not strand the discussion.
+        log.exception("backend %s raised unexpectedly on %s turn %s", provider, did, turn)
+        raise AgentError(f"{provider} backend error ({type(exc).__name__})") from exc
     deltas.flush()
     if not reply.latency_ms:
         reply.latency_ms = (time.perf_counter() - started) * 1000
