@@ -14,8 +14,8 @@ from core.errors import AgentError, ServiceUnavailable, Unprocessable
 from core.models import Participant
 from core.settings import Settings
 from workers.backends.base import AgentReply, TurnRequest
+from workers.backends.common import check_common_params, reply_from_usage
 from workers.backends.http import CallStats, HttpCaller, json_body, sse_events
-from workers.backends.openai import check_common_params, reply_from_usage
 
 
 class ExecutionPlatformBackend:
