@@ -225,3 +225,23 @@ def test_retry_after_forms() -> None:
     assert retry_after_s("2") == 2.0 and retry_after_s("0.5") == 0.5
     assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
     assert retry_after_s("soon") is None and retry_after_s(None) is None
+
+
+def test_turn_deadline_must_sit_below_celerys_limits() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="below step_soft_time_limit_s"):
+        Settings(_env_file=None, turn_deadline_s=119, step_slice_s=2)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="model_prices"):
+        Settings(_env_file=None, model_prices={"m": "free"})  # type: ignore[call-arg]
+    ok = Settings(_env_file=None, turn_deadline_s=100, step_slice_s=2)  # type: ignore[call-arg]
+    assert ok.lease_ttl_ms > ok.turn_deadline_s * 1000
+
+
+def test_model_prices_from_the_environment(monkeypatch) -> None:
+    from workers.accounting import price_usd
+
+    monkeypatch.setenv("MODEL_PRICES", '{"llama3": {"prompt": 0.2, "completion": 0.4}}')
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert price_usd(s, "llama3", 1_000_000, 500_000) == pytest.approx(0.4)
+    assert price_usd(s, "unknown", 1000, 1000) == 0.0
