@@ -38,7 +38,7 @@ def message(m: dict[str, Any], people: dict[str, dict[str, Any]]) -> str:
 
 
 def status_line(s: dict[str, Any], people: dict[str, dict[str, Any]],
-                speaking: str | None = None, conn: str = "live") -> str:
+                speaking: str | None = None, conn: str = "live", draft: str = "") -> str:
     """One line: status, round, message count, who is awaited, connection."""
     status = s.get("status", "?")
     parts = [click.style(status.replace("_", " "), fg=STATUS_COLORS.get(status, "white"),
@@ -50,12 +50,13 @@ def status_line(s: dict[str, Any], people: dict[str, dict[str, Any]],
         until = s.get("waiting_until") or s.get("deadline")
         parts.append(f"waiting for {who}" + (f" until {until}" if until else ""))
     elif speaking and status == "active":
-        parts.append(f"{speaking} is speaking")
+        parts.append(f"{speaking}: …{draft}" if draft else f"{speaking} is speaking")
     if status in TERMINAL and s.get("stop_reason"):
         parts.append(f"stop: {s['stop_reason']}")
     if s.get("outcome"):
         parts.append(f"outcome: {s['outcome']}")
-    parts.append(click.style(conn, dim=True))
+    if conn:
+        parts.append(click.style(conn, dim=True))
     return " | ".join(parts)
 
 
@@ -64,7 +65,7 @@ def summary(s: dict[str, Any]) -> str:
     lines = [click.style(s["topic"], bold=True),
              f"id: {s['id']}   protocol: {s['protocol']}   created: {s['created_at']}",
              "status: " + status_line(s, {p["participant_id"]: p for p in s["participants"]},
-                                      conn="").rstrip(" |"),
+                                      conn=""),
              "participants:"]
     for p in s["participants"]:
         extra = f", {p['role']}" if p.get("role") else ""

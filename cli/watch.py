@@ -43,6 +43,8 @@ class Watcher:
         self.printed: set[int] = set()
         self.pending: dict[int, dict[str, Any]] = {}
         self.speaking: str | None = None
+        self.draft = ""
+        self.draft_turn: int | None = None
         self.connects = 0
 
     @property
@@ -98,8 +100,15 @@ class Watcher:
         self.last_event_id = event_id
         s = self.session
         if kind == "message":
-            self.speaking = None
+            self.speaking, self.draft = None, ""
             self._message(data)
+        elif kind == "message_delta":
+            # Streamed text shows on the status line until the committed message prints.
+            if data.get("index") == 0 or self.draft_turn != data.get("turn"):
+                self.draft = ""
+            self.draft_turn = data.get("turn")
+            self.draft += data.get("delta") or ""
+            self.speaking = data.get("participant_name")
         elif kind == "turn_started":
             self.speaking = data.get("participant_name")
             s["current_round"] = max(s.get("current_round") or 0, data.get("round") or 0)
@@ -141,4 +150,5 @@ class Watcher:
         self.pending.clear()
 
     def _status(self, conn: str) -> None:
-        self.status(render.status_line(self.session, self.people, self.speaking, conn))
+        tail = " ".join(self.draft.split())[-50:]
+        self.status(render.status_line(self.session, self.people, self.speaking, conn, tail))

@@ -152,17 +152,21 @@ class DroppingClient(Client):
 
 
 def test_watch_resumes_after_drops_without_loss_or_duplicates(live_server: str) -> None:
-    session = start(live_server, agent_body(3, 3, latency_ms=60))
+    session = start(live_server, agent_body(3, 3, latency_ms=60, stream=True))
     client = DroppingClient(live_server, token="tok-123", drops=3, after=3)
     lines: list[str] = []
+    statuses: list[str] = []
     watcher = Watcher(client, session["id"], lambda ln: lines.append(click.unstyle(ln)),
-                      lambda _s: None, sleep=lambda _t: None)
+                      lambda st: statuses.append(click.unstyle(st)), sleep=lambda _t: None)
     final = watcher.run()
     assert final["status"] == "completed"
     seqs = [int(ln.split()[0][1:]) for ln in lines if ln.startswith("#")]
     assert seqs == list(range(1, 10))
     assert watcher.connects >= 4
     assert "last_event_id=" in client.urls[-1] and "token=tok-123" in client.urls[-1]
+    # Streamed text shows on the status line while the agent speaks.
+    assert any(": …As Security Expert" in st or "Expert: …" in st for st in statuses), statuses
+    assert statuses[-1].startswith("completed | round 3/3 | 9 messages")
 
 
 def test_moderate_and_vote_use_the_offered_actions_with_the_token(actions_server: str,

@@ -57,9 +57,9 @@ def test_watch_post_in_turn_and_survive_a_dropped_connection(live_server: str,
         "topic": "Design the API for user authentication",
         "agents": [
             {"persona": "Security Expert", "role": "reviewer", "provider": "simulated",
-             "params": {"latency_ms": 200}},
+             "params": {"latency_ms": 200, "stream": True}},
             {"persona": "Backend Developer", "role": "engineer", "provider": "simulated",
-             "params": {"latency_ms": 200}},
+             "params": {"latency_ms": 200, "stream": True}},
         ],
         "humans": [{"user_id": "alice", "name": "Alice", "role": "product manager"}],
         "protocol": "round_robin",
@@ -108,6 +108,9 @@ def test_watch_post_in_turn_and_survive_a_dropped_connection(live_server: str,
     assert [t for _, _, t in shown] == [m["content"] for m in rest]
     assert [k for _, k, _ in shown] == ["agent", "agent", "person"] * 3
     expect(page.locator("#count")).to_have_text("9")
+    # The agents streamed: drafts grew from message_delta events, and none is left over.
+    assert page.evaluate("window.viewer.state.deltas") > 0
+    expect(page.locator("#transcript li.draft")).to_have_count(0)
     urls = page.evaluate("window.viewer.state.urls")
     assert len(urls) >= 2 and "last_event_id=" in urls[-1] and "last_event_id" not in urls[0]
     # Readable on a phone: nothing wider than the screen.

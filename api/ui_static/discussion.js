@@ -29,6 +29,7 @@
     speaking: null,
     actions: [],
     resyncs: 0,
+    deltas: 0,
   };
 
   // ------------------------------------------------------------------ rendering
@@ -161,6 +162,9 @@
       $("transcript").append(li);
     }
     const text = li.querySelector(".text");
+    st.deltas += 1;
+    // A re-run of the turn streams again from index 0: start the draft over, never double it.
+    if (d.index === 0) text.textContent = "";
     if (typeof d.delta === "string") text.textContent += d.delta;
     else if (typeof d.content === "string") text.textContent = d.content;
     else if (typeof d.text === "string") text.textContent = d.text;
