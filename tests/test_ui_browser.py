@@ -261,3 +261,66 @@ def test_streamed_text_grows_in_place_then_becomes_the_message(live_server: str,
         turn=7)))
     expect(page.locator("#transcript li.msg.draft")).to_have_count(0)
     expect(page.locator("#transcript li.msg .text")).to_have_text(["Hello, world!"])
+
+
+# WCAG 2 contrast of every visible text against its effective background (walking up to the
+# first opaque background); large or bold-large text needs 3:1, the rest 4.5:1. Disabled
+# controls are exempt, as in WCAG.
+CONTRAST_JS = """
+() => {
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const bg = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] > 0.9) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.offsetParent || el.closest(":disabled") || el.closest(".skip")) continue;
+    const cs = getComputedStyle(el);
+    const l1 = lum(rgb(cs.color)), l2 = lum(bg(el));
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    const what = `${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}"`;
+    if (ratio < need) bad.push(`${what} ${ratio.toFixed(2)}`);
+  }
+  return bad;
+}
+"""
+
+
+def test_contrast_labels_and_keyboard_order(live_server: str, page: Page) -> None:
+    session = requests.post(f"{live_server}/v1/discussions", json={
+        "topic": "Accessibility check", "max_rounds": 1,
+        "agents": [{"persona": "Auditor", "role": "a11y", "provider": "simulated"}],
+        "humans": [{"user_id": "kim", "name": "Kim", "permissions": ["read", "write"]}],
+    }, timeout=10).json()
+    did = session["id"]
+    kim = session["participants"][1]["participant_id"]
+    page.goto(f"{live_server}/ui/discussions/{did}?as={kim}")
+    expect(page.locator("#turn-hint")).to_have_text("It is your turn.")
+    # Keyboard: the skip link first, then the header, then the form in reading order.
+    order = []
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate(
+            "document.activeElement.id || document.activeElement.className || "
+            "document.activeElement.tagName"))
+    assert order[:3] == ["skip", "brand", "SUMMARY"]
+    assert order.index("as") < order.index("content") < order.index("send")
+    page.locator("details.people summary").click()
+    assert page.evaluate(CONTRAST_JS) == []
+    page.fill("#content", "Checked.")
+    page.click("#send")
+    expect(page.locator("#content")).to_be_focused()  # focus stays in the form after sending
+    page.goto(f"{live_server}/ui/")
+    expect(page.locator("#discussions li")).to_have_count(1)
+    assert page.evaluate(CONTRAST_JS) == []

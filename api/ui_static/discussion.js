@@ -377,6 +377,7 @@
         addMessage(m);
         $("content").value = "";
         status.textContent = "Sent.";
+        $("content").focus(); // Send is disabled now: keep keyboard users in the form
         break;
       } catch (err) {
         // Only a lost response is retried, with the same key, so it cannot post twice.
