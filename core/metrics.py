@@ -59,9 +59,10 @@ AGENT_COST = Counter(
     "orchestrator_agent_cost_usd_total", "Agent cost in USD by provider and model",
     ["provider", "model"],
 )
+# Labelled so that no sample file is opened on import, before the directory exists.
 WS_CONNECTIONS = Gauge(
-    "orchestrator_websocket_connections", "Open WebSocket connections",
-    multiprocess_mode="livesum",
+    "orchestrator_websocket_connections", "Open WebSocket connections by endpoint",
+    ["endpoint"], multiprocess_mode="livesum",
 )
 WS_FRAMES = Counter(
     "orchestrator_websocket_frames_total", "WebSocket frames by direction (in, out)",
@@ -98,12 +99,12 @@ def observe_agent_call(provider: str, model: str | None, seconds: float, *, ok: 
         AGENT_COST.labels(provider, model).inc(cost_usd)
 
 
-def ws_opened() -> None:
-    WS_CONNECTIONS.inc()
+def ws_opened(endpoint: str = "stream") -> None:
+    WS_CONNECTIONS.labels(endpoint).inc()
 
 
-def ws_closed() -> None:
-    WS_CONNECTIONS.dec()
+def ws_closed(endpoint: str = "stream") -> None:
+    WS_CONNECTIONS.labels(endpoint).dec()
 
 
 def ws_frame(direction: str) -> None:

@@ -123,7 +123,11 @@ def _worker_ready(sender: Any = None, **_: Any) -> None:
     if port:
         from prometheus_client import start_http_server
 
-        start_http_server(port, registry=metrics.process_registry())
+        try:
+            start_http_server(port, registry=metrics.process_registry())
+        except OSError as exc:  # another worker on this machine has the port: not fatal
+            log.warning("worker metrics not served on :%s: %s", port, exc)
+            return
         log.info("worker metrics on :%s/metrics", port)
 
 
