@@ -68,7 +68,8 @@ def check(settings: Settings, r: redis.Redis, broker: redis.Redis | None) -> Rep
     else:
         report.add("queue", False, error="broker unavailable")
     if settings.execution_platform_url:
-        report.add("execution_platform", *_probe_http(settings))
+        platform_ok, details = _probe_http(settings)
+        report.add("execution_platform", platform_ok, **details)
     return report
 
 
