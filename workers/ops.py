@@ -71,6 +71,9 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
                 pass  # the entry ages out by itself
             self._redis.close()
 
+    # A cold shutdown terminates steps instead of stopping them.
+    terminate = stop
+
 
 def _stamp_enqueued(headers: dict[str, Any] | None = None, **_: Any) -> None:
     # The queue-age probe reads this from the oldest waiting message.
