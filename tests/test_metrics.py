@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,10 @@ def gunicorn_two_workers(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, 
         proc.wait(timeout=20)
 
 
+def _pids(mdir: Path) -> set[str]:
+    return {re.search(r"_(\d+)\.db$", f.name).group(1) for f in mdir.glob("counter_*.db")}
+
+
 def _answers(base: str) -> bool:
     try:
         return requests.get(base + "/health/live", timeout=1).status_code == 200
@@ -61,16 +66,25 @@ def test_http_metrics_are_summed_across_two_gunicorn_workers(gunicorn_two_worker
     base, mdir = gunicorn_two_workers
     before = _sample(requests.get(base + "/metrics", timeout=5).text,
                      "orchestrator_http_requests_total", route="/health/live", status="200") or 0
-    n = 60
-    for _ in range(n):
-        # A new connection each time, so both workers get requests.
-        assert requests.get(base + "/health/live", timeout=5,
-                            headers={"Connection": "close"}).status_code == 200
+    # New connections, several at once, until both workers have served some (gevent workers
+    # race on accept, so one may win many in a row).
+    n = 0
+
+    def hit(_: int) -> int:
+        return requests.get(base + "/health/live", timeout=5,
+                            headers={"Connection": "close"}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(100):
+            codes = list(pool.map(hit, range(16)))
+            assert codes == [200] * 16
+            n += 16
+            if len(_pids(mdir)) >= 2 and n >= 64:
+                break
     for _ in range(3):
         assert requests.get(base + "/v1/discussions/disc_nope", timeout=5,
                             headers={"Connection": "close"}).status_code == 404
-    pids = {re.search(r"_(\d+)\.db$", f.name).group(1) for f in mdir.glob("counter_*.db")}
-    assert len(pids) >= 2, f"both workers should have served requests: {pids}"
+    assert len(_pids(mdir)) >= 2, f"both workers should have served requests: {_pids(mdir)}"
     # Whichever worker answers the scrape, the totals cover every worker's requests.
     for _ in range(6):
         text = requests.get(base + "/metrics", timeout=5, headers={"Connection": "close"}).text
