@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +17,8 @@ from core.redis_client import make_redis
 from core.settings import Settings
 from scripts import embedded_redis
 from tests.helpers import wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class PrivateRedis:
@@ -88,17 +93,24 @@ def test_ready_needs_a_live_worker_and_health_keeps_the_seed_meaning(
     assert client.get("/health/ready").json["dependencies"]["workers"]["live"] == 0
 
 
+def _worker_process(redis_url: str) -> subprocess.Popen[bytes]:
+    """A real Celery worker process (its own, so stopping it leaves the session worker alone)."""
+    env = {**os.environ, "REDIS_URL": redis_url, "WORKER_HEARTBEAT_INTERVAL_S": "0.3",
+           "LOG_LEVEL": "ERROR"}
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "celery"), "-A", "workers.main", "worker", "-P",
+         "solo", "-Q", "steps", "--loglevel", "ERROR"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
 def test_unready_when_redis_stops_and_ready_again_after(private_redis: PrivateRedis) -> None:
-    from celery.contrib.testing.worker import start_worker
-
-    from workers.celery_app import create_celery
-
     settings = _settings(private_redis.url)
     client = _client(settings)
-    app = create_celery(settings)
-    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False,
-                      shutdown_timeout=10, loglevel="ERROR"):
-        wait_for(lambda: client.get("/health/ready").status_code == 200, timeout=20)
+    worker = _worker_process(private_redis.url)
+    try:
+        wait_for(lambda: client.get("/health/ready").status_code == 200, timeout=30,
+                 interval=0.2)
         body = client.get("/health/ready").json
         assert body["status"] == "ready" and body["failing"] == []
         assert body["dependencies"]["workers"]["live"] == 1
@@ -115,6 +127,11 @@ def test_unready_when_redis_stops_and_ready_again_after(private_redis: PrivateRe
         # The worker's next heartbeat lands in the restarted (empty) Redis.
         wait_for(lambda: client.get("/health/ready").status_code == 200, timeout=30,
                  interval=0.3)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    # A clean shutdown withdraws the heartbeat at once.
+    assert client.get("/health/ready").json["dependencies"]["workers"]["live"] == 0
 
 
 def test_queue_depth_and_oldest_step_age(private_redis: PrivateRedis) -> None:
