@@ -96,6 +96,8 @@ def stats(store: Store, discussion_id: str) -> dict[str, Any]:
             "completion_tokens": sum(r["completion_tokens"] for r in rows),
             "cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
         },
+        # Every call, retries and failures included, and the orchestration's own calls.
+        "usage": store.usage(discussion_id).model_dump(),
         "latency_ms": {"agent": _summary(agent_latencies),
                        "turn": _summary(_turn_durations_ms(store, discussion_id))},
         "created_at": session.created_at,

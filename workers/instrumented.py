@@ -6,15 +6,17 @@ import time
 from typing import Any
 
 from core import logs, metrics
-from core.errors import AgentError
+from core.settings import Settings
+from workers import accounting
 from workers.backends import AgentReply, Backends, TurnRequest
 
 
 class InstrumentedBackend:
     """Times `generate`, counts errors, tokens and cost; delegates everything else."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, settings: Settings) -> None:
         self._inner = inner
+        self._settings = settings
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -25,12 +27,14 @@ class InstrumentedBackend:
         started = time.perf_counter()
         try:
             reply = self._inner.generate(request)
-        except AgentError:
+        except Exception:
             metrics.observe_agent_call(provider, request.agent.model,
                                        time.perf_counter() - started, ok=False)
             raise
+        # The engine settles the same way afterwards; settling is idempotent.
+        accounting.settle(self._settings, reply, request.agent.model)
         metrics.observe_agent_call(
-            provider, request.agent.model, time.perf_counter() - started,
+            provider, reply.model or request.agent.model, time.perf_counter() - started,
             prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
             cost_usd=reply.cost_usd,
         )
@@ -47,4 +51,4 @@ class InstrumentedBackends:
         return getattr(self._inner, name)
 
     def get(self, provider: str) -> Any:
-        return InstrumentedBackend(self._inner.get(provider))
+        return InstrumentedBackend(self._inner.get(provider), self._inner.settings)
