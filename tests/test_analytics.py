@@ -133,6 +133,11 @@ def test_audit_log_for_moderators(live_server, r) -> None:
     assert [e["action"] for e in after] == ["participant.muted"]
     assert requests.get(url + "?after=abc", headers={"X-User-Id": "mod1"},
                         timeout=5).status_code == 422
+    assert requests.get(url + "?limit=0", headers={"X-User-Id": "mod1"},
+                        timeout=5).status_code == 422
+    gone = requests.get(f"{live_server}/v1/discussions/disc_nope/audit",
+                        headers={"X-User-Id": "mod1"}, timeout=5)
+    assert gone.status_code == 404 and gone.json()["error"] == "discussion_not_found"
 
 
 def test_json_log_lines_carry_request_and_discussion_ids(client, r) -> None:
