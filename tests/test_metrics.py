@@ -123,3 +123,14 @@ def test_metrics_scrape_time_gauges_need_no_worker(client, r) -> None:
     assert resp.status_code == 200
     assert resp.mimetype == "text/plain"
     assert _sample(resp.text, "orchestrator_queue_depth", queue="steps") == 0
+
+
+def test_step_result_names_discussion_and_turn_for_flower(client, celery_app, r) -> None:
+    did = client.post("/v1/discussions", json=agent_body(2, rounds=1)).json["id"]
+    result = celery_app.tasks["discussion.step"].apply(args=[did]).get()
+    outcome, shown_did, turn = result.split(" ")
+    assert outcome in ("idle", "more") and shown_did == did
+    assert turn.startswith("turn=") and int(turn[5:]) >= 0
+    text = metrics.render().decode()
+    assert _sample(text, "orchestrator_steps_total", protocol="round_robin",
+                   outcome=outcome) is not None

@@ -105,7 +105,8 @@ def _task_finished(task_id: str, task: Any, args: Any = None, retval: Any = None
     started = _started.pop(task_id, None)
     try:
         if task.name == STEP_TASK and args and started is not None:
-            outcome = retval if isinstance(retval, str) and state == "SUCCESS" else "error"
+            ok = isinstance(retval, str) and state == "SUCCESS"
+            outcome = retval.split(" ", 1)[0] if ok else "error"
             metrics.observe_step(_protocol_of(task, args[0]), outcome,
                                  time.perf_counter() - started)
     finally:
