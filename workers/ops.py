@@ -113,9 +113,14 @@ def _task_finished(task_id: str, task: Any, args: Any = None, retval: Any = None
         logs.clear()
 
 
-def _setup_logging(**_: Any) -> None:
-    # Connecting this signal stops Celery from installing its own root handler.
-    logs.configure(Settings())
+def _setup_logging(loglevel: Any = None, **_: Any) -> None:
+    # Connecting this signal stops Celery from installing its own root handler; the command
+    # line's --loglevel wins over LOG_LEVEL.
+    settings = Settings()
+    if loglevel:
+        name = loglevel if isinstance(loglevel, str) else logging.getLevelName(loglevel)
+        settings = settings.model_copy(update={"log_level": str(name)})
+    logs.configure(settings)
 
 
 def _worker_init(**_: Any) -> None:
