@@ -171,3 +171,21 @@ def test_plain_log_lines_keep_the_seed_format() -> None:
     first, second = buf.getvalue().splitlines()[-2:]
     assert first.endswith(" - api - WARNING - hello")
     assert second.endswith(" - api - WARNING - inside [request_id=r1 discussion_id=disc_1]")
+
+
+def test_beat_tick_sweeps_expired_discussions(client, r, settings) -> None:
+    from core.lifecycle_ops import cancel
+    from core.store import Store
+    from workers.celery_app import create_celery
+
+    did = client.post("/v1/discussions", json=agent_body(1)).json["id"]
+    assert cancel(Store(r), did, actor="test")
+    app = create_celery(settings.model_copy(update={"retention_finished_s": 0.001}))
+    import time
+
+    time.sleep(0.05)
+    result = app.tasks["ops.tick"].apply().get()
+    assert result["deleted"] == 1
+    assert [k for k in r.scan_iter(count=1000) if did in k] == []
+    # The sweep is claimed per interval: a second tick right away does not sweep again.
+    assert app.tasks["ops.tick"].apply().get()["deleted"] == 0
