@@ -39,22 +39,35 @@ class Client:
         h.update(extra or {})
         return h
 
-    def request(self, method: str, path: str, body: Any = None,
-                headers: dict[str, str] | None = None) -> Any:
-        """One JSON request; API errors become CliError with the service's message."""
+    def send(self, method: str, path: str, body: Any = None,
+             headers: dict[str, str] | None = None) -> requests.Response:
+        """One request; API errors become CliError with the service's message."""
         try:
             resp = self.http.request(method, self.url + path, json=body,
                                      headers=self._headers(headers), timeout=self.timeout)
         except requests.RequestException as exc:
             raise CliError(f"cannot reach {self.url}: {exc.__class__.__name__}") from None
+        if not resp.ok:
+            self._raise(resp)
+        return resp
+
+    @staticmethod
+    def _raise(resp: requests.Response) -> None:
         try:
-            data = resp.json() if resp.content else None
+            data = resp.json()
         except ValueError:
             data = None
-        if not resp.ok:
-            message = data.get("message") if isinstance(data, dict) else None
-            raise CliError(f"{resp.status_code}: {message or resp.reason}")
-        return data
+        message = data.get("message") if isinstance(data, dict) else None
+        raise CliError(f"{resp.status_code}: {message or resp.reason}")
+
+    def request(self, method: str, path: str, body: Any = None,
+                headers: dict[str, str] | None = None) -> Any:
+        """One JSON request; the decoded body."""
+        resp = self.send(method, path, body, headers)
+        try:
+            return resp.json() if resp.content else None
+        except ValueError:
+            raise CliError(f"{method} {path}: the service did not answer JSON") from None
 
     def get(self, path: str) -> Any:
         return self.request("GET", path)

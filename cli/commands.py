@@ -268,18 +268,11 @@ def actions(ctx: click.Context) -> None:
               help="Write to this file instead of standard output.")
 @click.pass_context
 def export(ctx: click.Context, discussion_id: str, fmt: str, output: str | None) -> None:
-    """Export the whole transcript as Markdown or JSON."""
-    client = _client(ctx)
-    session = client.session(discussion_id)
-    session.pop("messages", None)
-    messages = client.all_messages(discussion_id)
-    if fmt == "json":
-        text = json.dumps({"session": session, "messages": messages}, indent=2,
-                          ensure_ascii=False)
-    else:
-        text = render.markdown(session, messages)
+    """Export the whole transcript as Markdown or JSON (the service's export)."""
+    query = "markdown" if fmt == "md" else "json"
+    text = _client(ctx).send("GET", Client.path(discussion_id, f"/export?format={query}")).text
     if output:
-        Path(output).write_text(text + "\n", encoding="utf-8")
-        click.echo(f"wrote {len(messages)} messages to {output}", err=True)
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
     else:
-        click.echo(text)
+        click.echo(text.rstrip("\n"))

@@ -1,4 +1,4 @@
-"""Text for the terminal: messages, the status line, tables and the Markdown export. Pure."""
+"""Text for the terminal: messages, the status line and tables. Pure."""
 
 from __future__ import annotations
 
@@ -83,27 +83,3 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([click.style(fmt.format(*header), bold=True),
                       *(fmt.format(*map(str, r)) for r in rows)])
-
-
-def markdown(s: dict[str, Any], messages: list[dict[str, Any]]) -> str:
-    """The transcript as Markdown."""
-    people = {p["participant_id"]: p for p in s["participants"]}
-    out = [f"# {s['topic']}", "",
-           f"- Discussion: `{s['id']}`", f"- Protocol: {s['protocol']}",
-           f"- Status: {s['status']}" + (f" ({s['stop_reason']})" if s.get("stop_reason") else ""),
-           f"- Rounds: {s.get('current_round') or 0} of {s['max_rounds']}",
-           f"- Messages: {len(messages)}"]
-    if s.get("outcome"):
-        out.append(f"- Outcome: {s['outcome']}")
-    out += ["", "## Participants", ""]
-    for p in s["participants"]:
-        role = f", {p['role']}" if p.get("role") else ""
-        out.append(f"- **{p['name']}** ({kind(p['participant_type'])}{role})")
-    out += ["", "## Transcript", ""]
-    for m in messages:
-        p = people.get(m["participant_id"], {})
-        rnd = f", round {m['round']}" if m.get("round") else ""
-        out += [f"### {m['seq']}. {m['participant_name']} "
-                f"({kind(m.get('participant_type') or p.get('participant_type'))}{rnd})", "",
-                m["content"], ""]
-    return "\n".join(out)

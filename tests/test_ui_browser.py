@@ -118,6 +118,16 @@ def test_watch_post_in_turn_and_survive_a_dropped_connection(live_server: str,
     # Readable on a phone: nothing wider than the screen.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
+    # Export downloads the service's Markdown transcript.
+    with page.expect_download() as info:
+        page.click("#export-md")
+    download = info.value
+    assert download.suggested_filename == f"{did}.md"
+    md = Path(download.path()).read_text()
+    assert md == requests.get(f"{live_server}/v1/discussions/{did}/export?format=markdown",
+                              timeout=10).text
+    assert "Alice's point for round 3" in md
+
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / "ui-discussion.png"), full_page=True)
 

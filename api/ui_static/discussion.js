@@ -406,9 +406,35 @@
     });
   }
 
+  // ------------------------------------------------------------------ export
+
+  // Fetched (not linked) so the access token goes along; saved through a blob URL.
+  async function exportAs(e) {
+    const format = e.target.dataset.format;
+    const status = $("export-status");
+    status.textContent = "…";
+    try {
+      const headers = UI.token() ? { Authorization: `Bearer ${UI.token()}` } : {};
+      const resp = await fetch(`/v1/discussions/${encodeURIComponent(did)}/export?format=${format}`,
+                               { headers });
+      if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+      const url = URL.createObjectURL(await resp.blob());
+      const a = el("a", { href: url, download: `${did}.${format === "markdown" ? "md" : "json"}` });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      status.textContent = "";
+    } catch (err) {
+      status.textContent = `Export failed: ${err.message}`;
+    }
+  }
+
   // ------------------------------------------------------------------ start
 
   $("post").addEventListener("submit", post);
+  $("export-md").addEventListener("click", exportAs);
+  $("export-json").addEventListener("click", exportAs);
   $("as").addEventListener("change", () => { updateTurnHint(); renderActions(); });
 
   // Test and debugging hooks: drop the socket (and hold off reconnecting for holdMs).
