@@ -1,7 +1,7 @@
 """A small client of the service's public API: REST with requests, the stream with simple-websocket.
 
-It sends the token as `Authorization: Bearer` on every request, and on the WebSocket both as that
-header and as `?token=` (browsers can only do the latter, so the service accepts it).
+It sends the token as `Authorization: Bearer` on every request, the WebSocket upgrade included
+(only browsers need the `?access_token=` or subprotocol forms), so it never lands in a URL.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class Client:
     def stream_url(self, did: str, last_event_id: str | None) -> str:
         parts = urlsplit(self.url)
         scheme = "wss" if parts.scheme == "https" else "ws"
-        query = {k: v for k, v in (("last_event_id", last_event_id), ("token", self.token)) if v}
+        query = {"last_event_id": last_event_id} if last_event_id else {}
         return urlunsplit((scheme, parts.netloc, parts.path + self.path(did, "/stream"),
                            urlencode(query), ""))
 

@@ -180,18 +180,39 @@ def post(ctx: click.Context, discussion_id: str, text: str | None, participant_i
     _out(f"posted #{m['seq']} {m['message_id']}")
 
 
+ACTORS = ("by", "actor_id", "moderator_id", "voter_id", "participant_id")
+TARGETS = ("participant_id", "target", "target_id", "target_participant_id", "speaker_id")
+
+
+def _resolve_action(offered: dict[str, dict[str, Any]], name: str) -> tuple[str, dict[str, str]]:
+    """(endpoint, preset fields) for NAME: an endpoint of that name, or a verb of an endpoint
+    whose body has an `action` enum naming it (e.g. `mute` -> /moderation with action=mute)."""
+    if name in offered:
+        return name, {}
+    for endpoint, spec in sorted(offered.items()):
+        if name in ((spec["fields"].get("action") or {}).get("enum") or []):
+            return endpoint, {"action": name}
+    verbs = sorted({v for spec in offered.values()
+                    for v in (spec["fields"].get("action") or {}).get("enum") or []})
+    names = ", ".join(sorted(offered) + verbs) or "none"
+    raise CliError(f"this service has no '{name}' action (offered: {names})")
+
+
 def _action(ctx: click.Context, discussion_id: str, name: str, participant_id: str | None,
-            fields: dict[str, Any]) -> Any:
-    """POST /v1/discussions/{id}/{name}, filling the acting participant where the body wants it."""
+            fields: dict[str, Any], target: str | None = None) -> Any:
+    """POST the action, filling the acting participant and the target where the body wants them."""
     offered = _client(ctx).actions()
-    if name not in offered:
-        names = ", ".join(sorted(offered)) or "none"
-        raise CliError(f"this service has no '{name}' action (offered: {names})")
-    schema = offered[name]["fields"]
-    body = dict(fields)
-    for who in ("participant_id", "moderator_id", "actor_id", "voter_id", "by"):
-        if who in schema and participant_id and who not in body:
-            body[who] = participant_id
+    endpoint, preset = _resolve_action(offered, name)
+    schema = offered[endpoint]["fields"]
+    body = {**preset, **fields}
+    actor = next((a for a in ACTORS if a in schema), None)
+    if actor and participant_id and actor not in body:
+        body[actor] = participant_id
+    if target:
+        slot = next((t for t in TARGETS if t in schema and t != actor), None)
+        if slot is None:
+            raise CliError(f"'{name}' takes no target participant")
+        body.setdefault(slot, target)
     for key, value in list(body.items()):
         kind = (schema.get(key) or {}).get("type")
         try:
@@ -203,7 +224,7 @@ def _action(ctx: click.Context, discussion_id: str, name: str, participant_id: s
                 body[key] = value.lower() in ("1", "true", "yes", "on")
         except ValueError:
             raise CliError(f"{key} must be a {kind}") from None
-    return _client(ctx).post(Client.path(discussion_id, f"/{name}"), body)
+    return _client(ctx).post(Client.path(discussion_id, f"/{endpoint}"), body)
 
 
 def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -220,32 +241,39 @@ def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.argument("discussion_id")
 @click.argument("choice")
 @click.option("--as", "participant_id", required=True, help="The voting participant's id.")
+@click.option("--reason", default=None, help="The position stated with the vote.")
 @click.option("-f", "--field", "pairs", multiple=True, help="Extra body field key=value.")
 @click.pass_context
 def vote(ctx: click.Context, discussion_id: str, choice: str, participant_id: str,
-         pairs: tuple[str, ...]) -> None:
-    """Vote CHOICE in a consensus discussion (the service's vote endpoint)."""
+         reason: str | None, pairs: tuple[str, ...]) -> None:
+    """Vote CHOICE (e.g. yes, no, abstain) in a consensus discussion."""
     offered = _client(ctx).actions()
     name = next((n for n in sorted(offered) if "vote" in n or "ballot" in n), None)
     if name is None:
         raise CliError("this service has no vote endpoint")
     schema = offered[name]["fields"]
-    slot = next((k for k in ("choice", "vote", "decision", "value", "option") if k in schema),
-                "choice")
-    result = _action(ctx, discussion_id, name, participant_id, {slot: choice, **_fields(pairs)})
-    _json(result)
+    slot = next((k for k in ("vote", "choice", "decision", "value", "option") if k in schema),
+                "vote")
+    extra = {"reason": reason} if reason else {}
+    _json(_action(ctx, discussion_id, name, participant_id,
+                  {slot: choice, **extra, **_fields(pairs)}))
 
 
 @main.command()
 @click.argument("discussion_id")
 @click.argument("action")
 @click.option("--as", "participant_id", default=None, help="The moderator's participant id.")
+@click.option("--target", default=None,
+              help="The participant it concerns (floor, mute, unmute, ...).")
+@click.option("--reason", default=None, help="Why (recorded with the action).")
 @click.option("-f", "--field", "pairs", multiple=True, help="Body field key=value.")
 @click.pass_context
 def moderate(ctx: click.Context, discussion_id: str, action: str, participant_id: str | None,
-             pairs: tuple[str, ...]) -> None:
-    """Run a moderation or lifecycle ACTION (pause, resume, cancel, ... as the service offers)."""
-    _json(_action(ctx, discussion_id, action, participant_id, _fields(pairs)))
+             target: str | None, reason: str | None, pairs: tuple[str, ...]) -> None:
+    """Run ACTION: pause, resume, cancel, or a moderation verb (floor, mute, approve, end, ...)."""
+    extra = {"reason": reason} if reason else {}
+    _json(_action(ctx, discussion_id, action, participant_id, {**extra, **_fields(pairs)},
+                  target))
 
 
 @main.command()
@@ -257,7 +285,9 @@ def actions(ctx: click.Context) -> None:
         _out("no actions offered")
     for name, spec in sorted(offered.items()):
         fields = ", ".join(f + ("*" if f in spec["required"] else "") for f in spec["fields"])
-        _out(f"{name}: {fields}" if fields else name)
+        verbs = (spec["fields"].get("action") or {}).get("enum")
+        _out((f"{name}: {fields}" if fields else name)
+             + (f"  (actions: {', '.join(verbs)})" if verbs else ""))
 
 
 @main.command()

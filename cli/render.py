@@ -47,7 +47,7 @@ def status_line(s: dict[str, Any], people: dict[str, dict[str, Any]],
              f"{s.get('message_count', 0)} messages"]
     if status == "waiting_for_human" and s.get("waiting_for"):
         who = people.get(s["waiting_for"], {}).get("name", s["waiting_for"])
-        until = s.get("waiting_until") or s.get("deadline")
+        until = s.get("wait_deadline") or s.get("deadline")
         parts.append(f"waiting for {who}" + (f" until {until}" if until else ""))
     elif speaking and status == "active":
         parts.append(f"{speaking}: …{draft}" if draft else f"{speaking} is speaking")

@@ -120,7 +120,9 @@ class Watcher:
                 s["waiting_for"] = data["waiting_for"]
             elif s["status"] != "waiting_for_human":
                 s["waiting_for"] = None
-            for k in ("stop_reason", "outcome", "error", "waiting_until", "deadline"):
+            if s["status"] != "waiting_for_human":
+                s["wait_deadline"] = s["deadline"] = None
+            for k in ("stop_reason", "outcome", "error", "wait_deadline", "deadline"):
                 if k in data:
                     s[k] = data[k]
         elif kind in ("vote", "moderation", "outcome"):

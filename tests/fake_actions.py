@@ -21,6 +21,16 @@ class HoldBody(BaseModel):
     reason: str | None = Field(default=None, max_length=200)
 
 
+class ModerateBody(BaseModel):
+    """Shaped like a moderation endpoint: an actor `by`, a verb, a target `participant_id`."""
+
+    model_config = ConfigDict(extra="forbid")
+    by: str
+    action: Literal["hush", "spotlight"]
+    participant_id: str | None = None
+    reason: str | None = None
+
+
 class BallotBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     participant_id: str
@@ -29,7 +39,7 @@ class BallotBody(BaseModel):
 
 
 def add_fake_actions(app: Any, calls: list[dict[str, Any]]) -> None:
-    """Register POST /v1/discussions/{id}/fake_hold and /fake_vote on `app`."""
+    """Register POST /v1/discussions/{id}/fake_hold, /fake_moderation and /fake_vote."""
     bp = APIBlueprint("fake_actions", __name__, url_prefix="/v1/discussions")
 
     @bp.post("/<discussion_id>/fake_hold")
@@ -43,5 +53,11 @@ def add_fake_actions(app: Any, calls: list[dict[str, Any]]) -> None:
         calls.append({"action": "fake_vote", "discussion_id": path.discussion_id,
                       "body": body.model_dump(), "auth": request.headers.get("Authorization")})
         return {"ok": True, "action": "fake_vote"}
+
+    @bp.post("/<discussion_id>/fake_moderation")
+    def fake_moderation(path: DiscussionPath, body: ModerateBody) -> Any:
+        calls.append({"action": "fake_moderation", "discussion_id": path.discussion_id,
+                      "body": body.model_dump(), "auth": request.headers.get("Authorization")})
+        return {"ok": True, "action": body.action}
 
     app.register_api(bp)

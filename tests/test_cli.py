@@ -13,6 +13,7 @@ import click
 import pytest
 import requests
 from click.testing import CliRunner
+from flask import request
 from simple_websocket import ConnectionClosed
 
 from cli.client import Client
@@ -151,7 +152,12 @@ class DroppingClient(Client):
                 raise ConnectionClosed(1006, "dropped by the test")
 
 
-def test_watch_resumes_after_drops_without_loss_or_duplicates(live_server: str) -> None:
+def test_watch_resumes_after_drops_without_loss_or_duplicates(live_app, actions_server: str
+                                                              ) -> None:
+    live_server = actions_server
+    upgrades: list[str | None] = []
+    live_app.before_request_funcs[None].insert(0, lambda: upgrades.append(
+        request.headers.get("Authorization")) if request.path.endswith("/stream") else None)
     session = start(live_server, agent_body(3, 3, latency_ms=60, stream=True))
     client = DroppingClient(live_server, token="tok-123", drops=3, after=3)
     lines: list[str] = []
@@ -163,7 +169,8 @@ def test_watch_resumes_after_drops_without_loss_or_duplicates(live_server: str) 
     seqs = [int(ln.split()[0][1:]) for ln in lines if ln.startswith("#")]
     assert seqs == list(range(1, 10))
     assert watcher.connects >= 4
-    assert "last_event_id=" in client.urls[-1] and "token=tok-123" in client.urls[-1]
+    assert "last_event_id=" in client.urls[-1] and "tok-123" not in client.urls[-1]
+    assert upgrades == ["Bearer tok-123"] * watcher.connects  # the token rides in a header
     # Streamed text shows on the status line while the agent speaks.
     assert any(": …As Security Expert" in st or "Expert: …" in st for st in statuses), statuses
     assert statuses[-1].startswith("completed | round 3/3 | 9 messages")
@@ -178,11 +185,21 @@ def test_moderate_and_vote_use_the_offered_actions_with_the_token(actions_server
     listed = cli("actions", env=env)
     assert "fake_hold: participant_id*, reason" in listed.output
     assert "fake_vote: choice*, participant_id*, weight" in listed.output
+    assert "fake_moderation: action*, by*, participant_id, reason  (actions: hush, spotlight)" \
+        in listed.output
 
     res = cli("moderate", did, "fake_hold", "--as", agent, "-f", "reason=lunch", env=env)
     assert res.exit_code == 0, res.output
     res = cli("vote", did, "yes", "--as", agent, "-f", "weight=2", env=env)
     assert res.exit_code == 0, res.output
+    # A verb of an endpoint with an `action` enum: the actor goes in `by`, the target in
+    # `participant_id`.
+    res = cli("moderate", did, "hush", "--as", "mod_1", "--target", agent, "--reason", "loud",
+              env=env)
+    assert res.exit_code == 0, res.output
+    assert action_calls[-1]["body"] == {"by": "mod_1", "action": "hush", "participant_id": agent,
+                                        "reason": "loud"}
+    del action_calls[-1]
     assert action_calls == [
         {"action": "fake_hold", "discussion_id": did, "auth": "Bearer secret-key",
          "body": {"participant_id": agent, "reason": "lunch"}},
@@ -193,7 +210,9 @@ def test_moderate_and_vote_use_the_offered_actions_with_the_token(actions_server
     assert bad.exit_code == 1 and "422" in bad.output
     missing = cli("moderate", did, "explode", env=env)
     assert missing.exit_code == 1 and "no 'explode' action" in missing.output
-    assert "fake_hold" in missing.output
+    assert "fake_hold" in missing.output and "spotlight" in missing.output
+    no_target = cli("moderate", did, "fake_vote", "--target", agent, env=env)
+    assert no_target.exit_code == 1 and "takes no target" in no_target.output
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -229,9 +248,9 @@ def test_bad_files_and_unreachable_service(live_server: str, tmp_path: Path) -> 
     assert cli("--url", live_server, "post", "disc_x", "--as", "h", input="  \n").exit_code == 1
 
 
-def test_stream_url_carries_resume_point_and_token() -> None:
-    c = Client("https://orch.example/base/", token="a b")
+def test_stream_url_carries_the_resume_point_but_never_the_token() -> None:
+    c = Client("https://orch.example/base/", token="secret")
     assert c.stream_url("disc_1", "5-1") == \
-        "wss://orch.example/base/v1/discussions/disc_1/stream?last_event_id=5-1&token=a+b"
+        "wss://orch.example/base/v1/discussions/disc_1/stream?last_event_id=5-1"
     assert Client("http://h:1").stream_url("disc_1", None) == \
         "ws://h:1/v1/discussions/disc_1/stream"

@@ -179,7 +179,7 @@ def test_moderator_sees_offered_actions_and_the_token_travels(actions_server: st
     mo, pat = (p["participant_id"] for p in session["participants"][1:])
     ws_urls: list[str] = []
     page.on("websocket", lambda ws: ws_urls.append(ws.url))
-    page.goto(f"{actions_server}/ui/discussions/{did}?as={mo}&token=tok-xyz")
+    page.goto(f"{actions_server}/ui/discussions/{did}?as={mo}#token=tok-xyz")
     expect(page.locator("#topic")).to_have_text("Moderated retro")
     assert "token" not in page.url  # taken out of the address bar once kept
     expect(page.locator("#mod-section")).to_be_visible()
@@ -191,7 +191,15 @@ def test_moderator_sees_offered_actions_and_the_token_travels(actions_server: st
     assert action_calls == [{"action": "fake_hold", "discussion_id": did,
                              "auth": "Bearer tok-xyz",
                              "body": {"participant_id": mo, "reason": "coffee break"}}]
-    assert ws_urls and all("token=tok-xyz" in u for u in ws_urls)
+    assert ws_urls and all("access_token=tok-xyz" in u for u in ws_urls)
+    # A moderation verb: Mo acts (`by`), the target is picked from the participants.
+    mod = page.locator("form.action-fake_moderation")
+    mod.get_by_label("action").select_option("spotlight")
+    mod.get_by_label("participant id (optional)").select_option(pat)
+    mod.get_by_role("button", name="Fake moderation").click()
+    expect(mod.locator(".act-status")).to_have_text("done")
+    assert action_calls[-1]["body"] == {"by": mo, "action": "spotlight", "participant_id": pat,
+                                        "reason": None}
 
     # Pat has no `moderate` permission: no moderation controls for Pat.
     page.select_option("#as", pat)

@@ -9,8 +9,10 @@
 const Actions = (() => {
   const { api, el } = UI;
   const TERMINAL = new Set(["completed", "cancelled", "failed"]);
-  const SELF = new Set(["participant_id", "moderator_id", "actor_id", "voter_id", "by"]);
-  const TARGET = /^(target|target_id|target_participant_id|speaker_id|to)$/;
+  // The field naming who acts: an explicit actor field if the body has one, else participant_id.
+  const ACTORS = ["by", "actor_id", "moderator_id", "voter_id", "participant_id"];
+  const TARGET = /^(participant_id|target|target_id|target_participant_id|speaker_id|to)$/;
+  const selfField = (props) => ACTORS.find((a) => props.some((p) => p.name === a));
   const ACTION_PATH = /^\/v1\/discussions\/\{[^}]+\}\/([A-Za-z0-9_-]+)$/;
 
   async function discover() {
@@ -63,6 +65,7 @@ const Actions = (() => {
     let input;
     if (TARGET.test(prop.name)) {
       input = el("select", { id, name: prop.name },
+        prop.required ? null : el("option", { value: "", text: "(none)" }),
         ...[...ctx.people.values()].map((p) => el("option", { value: p.participant_id, text: p.name })));
     } else if (Array.isArray(s.enum)) {
       input = el("select", { id, name: prop.name },
@@ -85,7 +88,8 @@ const Actions = (() => {
   }
 
   function form(action, ctx, idx) {
-    const fields = action.props.filter((p) => !SELF.has(p.name))
+    const actor = selfField(action.props);
+    const fields = action.props.filter((p) => p.name !== actor)
       .map((p) => field(action, p, ctx, idx)).filter(Boolean);
     const status = el("span", { class: "act-status", role: "status" });
     const label = action.name.replaceAll("_", " ").replaceAll("-", " ");
@@ -97,7 +101,7 @@ const Actions = (() => {
       e.preventDefault();
       const body = {};
       for (const p of action.props) {
-        if (SELF.has(p.name)) { if (ctx.me) body[p.name] = ctx.me.participant_id; continue; }
+        if (p.name === actor) { if (ctx.me) body[p.name] = ctx.me.participant_id; continue; }
         const input = f.elements[p.name];
         if (!input) continue;
         if (input.type === "checkbox") body[p.name] = input.checked;
@@ -110,7 +114,7 @@ const Actions = (() => {
       try {
         const result = await api(`/v1/discussions/${encodeURIComponent(ctx.did)}/${action.name}`,
                                  { method: "POST", body });
-        status.textContent = "done";
+        status.textContent = result && result.status === "held" ? "held for approval" : "done";
         ctx.onDone(result);
       } catch (err) {
         status.textContent = err.message;

@@ -4,15 +4,16 @@
 const UI = (() => {
   const TOKEN_KEY = "orchestrator.token";
 
-  // A token given as ?token= is kept for this tab, then taken out of the address bar so it
-  // does not end up in bookmarks, history or screenshots.
+  // A token given in the page address as #token=… is kept for this tab, then taken out of the
+  // address bar. A fragment never reaches the server, so the token stays out of access logs.
   function adoptTokenFromUrl() {
-    const url = new URL(location.href);
-    const token = url.searchParams.get("token");
+    const hash = new URLSearchParams(location.hash.slice(1));
+    const token = hash.get("token");
     if (token !== null) {
       setToken(token);
-      url.searchParams.delete("token");
-      history.replaceState(null, "", url.pathname + url.search + url.hash);
+      hash.delete("token");
+      const rest = hash.toString();
+      history.replaceState(null, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
     }
   }
 
@@ -46,13 +47,13 @@ const UI = (() => {
     return data;
   }
 
-  // The WebSocket address for a path on this origin, with the token as ?token= (browsers cannot
-  // set an Authorization header on a WebSocket).
+  // The WebSocket address for a path on this origin, with the token as ?access_token= (browsers
+  // cannot set an Authorization header on a WebSocket; the service redacts it from its logs).
   function wsUrl(path, params = {}) {
     const url = new URL(path, location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     for (const [k, v] of Object.entries(params)) if (v) url.searchParams.set(k, v);
-    if (token()) url.searchParams.set("token", token());
+    if (token()) url.searchParams.set("access_token", token());
     return url.toString();
   }
 

@@ -10,7 +10,7 @@
   const { api, el, when, wsUrl } = UI;
   const did = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
   const TERMINAL = new Set(["completed", "cancelled", "failed"]);
-  const STATUS_FIELDS = ["stop_reason", "outcome", "error", "waiting_until", "deadline"];
+  const STATUS_FIELDS = ["stop_reason", "outcome", "error", "wait_deadline", "deadline"];
   const $ = (id) => document.getElementById(id);
   const query = new URLSearchParams(location.search);
 
@@ -82,7 +82,7 @@
     $("waiting-box").hidden = !waiting;
     if (waiting) {
       const p = person(s.waiting_for);
-      const until = s.waiting_until || s.deadline;
+      const until = s.wait_deadline || s.deadline;
       $("waiting").textContent = (p ? `${p.name} (${kindLabel(p.participant_type)})` : s.waiting_for) +
         (until ? ` until ${when(until)}` : "");
     }
@@ -238,6 +238,7 @@
         s.status = d.status;
         if ("waiting_for" in d) s.waiting_for = d.waiting_for || null;
         else if (d.status !== "waiting_for_human") s.waiting_for = null;
+        if (d.status !== "waiting_for_human") s.wait_deadline = s.deadline = null;
         for (const k of STATUS_FIELDS) if (k in d) s[k] = d[k];
         if (d.status !== "active") st.speaking = null;
         renderPostForm();
@@ -250,9 +251,12 @@
         note(`${(person(d.participant_id) || {}).name || d.participant_id || "someone"} voted` +
              (d.choice || d.vote ? `: ${d.choice || d.vote}` : ""));
         break;
-      case "moderation":
-        note(`Moderation: ${d.action || ""} ${d.target_name || d.target || ""}`.trim());
+      case "moderation": {
+        const name = (pid) => (person(pid) || {}).name || pid;
+        note([`Moderation: ${d.action || "action"}`, d.participant_id && `for ${name(d.participant_id)}`,
+              d.by && `by ${name(d.by)}`, d.reason && `(${d.reason})`].filter(Boolean).join(" "));
         break;
+      }
       default:
         break;
     }
@@ -264,7 +268,7 @@
     if (st.stopped) return;
     const url = wsUrl(`/v1/discussions/${encodeURIComponent(did)}/stream`,
                       { last_event_id: st.lastEventId });
-    st.urls.push(url.replace(/([?&]token=)[^&]*/, "$1…"));
+    st.urls.push(url.replace(/([?&]access_token=)[^&]*/, "$1…"));
     setConn(st.lastEventId ? "reconnecting…" : "connecting…", "wait");
     const ws = new WebSocket(url);
     st.ws = ws;
@@ -281,7 +285,11 @@
       if (st.ws !== ws) return;
       st.ws = null;
       if (ev.code === 4404 || ev.code === 4410) return stop(ev.code === 4404 ? "discussion not found" : "discussion deleted");
-      if (ev.code === 4401 || ev.code === 4403 || ev.code === 1008) return stop(`not allowed: ${ev.reason || ev.code}`);
+      if (ev.code === 4401 || ev.code === 4403 || ev.code === 1008) {
+        document.querySelector("details.settings").open = true;
+        return stop(`not allowed: ${ev.reason || ev.code}`);
+      }
+      if (ev.code === 4429) st.retry = 5; // over the socket or frame limit: back off fully
       const delay = Math.max(Math.min(5000, 250 * 2 ** st.retry), st.holdUntil - Date.now());
       st.retry = Math.min(st.retry + 1, 5);
       setConn(`offline; retrying in ${Math.ceil(delay / 1000)} s`, "off");
@@ -376,7 +384,7 @@
                             { method: "POST", body, headers });
         addMessage(m);
         $("content").value = "";
-        status.textContent = "Sent.";
+        status.textContent = m && m.status === "held" ? "Held for a moderator's approval." : "Sent.";
         $("content").focus(); // Send is disabled now: keep keyboard users in the form
         break;
       } catch (err) {
@@ -449,6 +457,13 @@
       renderSession(await api(`/v1/discussions/${encodeURIComponent(did)}`));
     } catch (err) {
       if (err.status === 404) { $("topic").textContent = "Discussion not found"; stop("not found"); return; }
+      if (err.status === 401) {
+        $("topic").textContent = "This service needs an access token";
+        document.querySelector("details.settings").open = true;
+        $("token").focus();
+        stop("no access");
+        return;
+      }
       $("topic").textContent = `Could not load the discussion: ${err.message}`;
     }
     loadActions().catch((err) => console.warn("no actions", err));

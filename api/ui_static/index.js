@@ -20,6 +20,10 @@
         : "No discussions yet.";
     } catch (err) {
       listStatus.textContent = `Could not load discussions: ${err.message}`;
+      if (err.status === 401) {
+        listStatus.textContent = "This service needs an access token (below).";
+        document.querySelector("details.settings").open = true;
+      }
     }
   }
 
