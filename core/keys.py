@@ -44,6 +44,16 @@ def replies(discussion_id: str) -> str:
     return f"discussion:{discussion_id}:replies"
 
 
+def held(discussion_id: str) -> str:
+    """Hash held_id -> Message JSON: posts waiting for a moderator (`require_approval`)."""
+    return f"discussion:{discussion_id}:held"
+
+
+def muted(discussion_id: str) -> str:
+    """Set of participant ids a moderator muted."""
+    return f"discussion:{discussion_id}:muted"
+
+
 def idempotency(discussion_id: str, key: str) -> str:
     """A posted message's response, remembered under the client's Idempotency-Key."""
     return f"discussion:{discussion_id}:idem:{key}"
@@ -64,6 +74,8 @@ def discussion_keys(discussion_id: str) -> list[str]:
         lock(discussion_id),
         events(discussion_id),
         replies(discussion_id),
+        held(discussion_id),
+        muted(discussion_id),
     ]
 
 
