@@ -54,10 +54,11 @@ def create_app(
     CORS(app, origins=settings.cors_origin_list, expose_headers=["Location", "Retry-After"])
     errors.register(app)
 
-    from api import discussions, health, stream
+    from api import control, discussions, health, stream
 
     app.register_api(health.bp)
     app.register_api(discussions.bp)
+    app.register_api(control.bp)
     sock = Sock(app)
     stream.register(sock)
 

@@ -20,6 +20,13 @@ class BadRequest(OrchestratorError):
     code = "bad_request"
 
 
+class Forbidden(OrchestratorError):
+    """The acting participant lacks the permission the action needs."""
+
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(OrchestratorError):
     status = 404
     code = "not_found"

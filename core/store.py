@@ -328,6 +328,13 @@ class Store:
         self._cache_reply(keys=[keys.state(discussion_id), keys.replies(discussion_id)],
                           args=[turn, json.dumps(reply)])
 
+    def cached_replies(self, discussion_id: str, turns: Sequence[int]) -> dict[int, dict]:
+        """The cached replies among `turns` (turn -> reply JSON)."""
+        if not turns:
+            return {}
+        raw = self.r.hmget(keys.replies(discussion_id), [str(t) for t in turns])
+        return {t: json.loads(v) for t, v in zip(turns, raw, strict=True) if v}
+
     def commit(
         self,
         discussion_id: str,

@@ -120,6 +120,9 @@ class BaseProtocol:
 
     name: ClassVar[Protocol]
     description: ClassVar[str] = ""
+    # True when people change who speaks between turns (a moderator): the engine then re-reads
+    # the discussion before every turn instead of trusting its running snapshot.
+    reads_every_turn: ClassVar[bool] = False
 
     def next_action(self, view: View) -> Action:
         """What happens next: a speaker, a wait, the end, or nothing for now."""

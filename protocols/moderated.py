@@ -60,6 +60,7 @@ class Moderated(BaseProtocol):
     description: ClassVar[str] = (
         "Moderated discussion: speak when the moderator gives you the floor; keep to the point."
     )
+    reads_every_turn: ClassVar[bool] = True
 
     @staticmethod
     def moderator_agent(view: View) -> Participant | None:

@@ -16,19 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from core.clock import iso
-from core.errors import AgentError, DiscussionNotFound, StaleLease
-from core.ids import new_id
-from core.models import Message, Participant, ParticipantType, Status, StopReason
+from core.errors import Conflict, DiscussionNotFound, StaleLease
+from core.models import Message, Status, StopReason
 from core.settings import Settings
 from core.store import Commit, Snapshot, Store
-from protocols import Finish, Idle, Speak, View, WaitForHuman, get_protocol
-from workers.backends import AgentReply, Backends, TurnRequest
-from workers.context import build_messages
+from protocols import Choose, Finish, Idle, Speak, SpeakAll, WaitForHuman, get_protocol
+from workers import human_turns
+from workers import turns as turns_mod
+from workers.backends import Backends
 
 log = logging.getLogger(__name__)
 
-MAX_CONSECUTIVE_FAILURES = 3
+MAX_CONSECUTIVE_FAILURES = turns_mod.MAX_CONSECUTIVE_FAILURES
 
 
 class Outcome(StrEnum):
@@ -49,11 +48,9 @@ class Runtime:
     enqueue: Callable[[str], None]
     clock: Callable[[], float] = time.monotonic
     on_turn: Callable[[str, Message], None] | None = field(default=None)
-
-
-def _view(snap: Snapshot) -> View:
-    return View(config=snap.config, participants=snap.participants, state=snap.state,
-                recent=snap.recent)
+    # Schedules the deadline check of a person's turn: (discussion id, deadline ISO, delay s).
+    schedule_check: Callable[[str, str, float], None] | None = field(default=None)
+    wall_clock: Callable[[], float] = time.time
 
 
 def run_step(rt: Runtime, discussion_id: str) -> Outcome:
@@ -75,6 +72,10 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
     except StaleLease:
         log.info("step for %s lost its lease; a newer step carries on", discussion_id)
         return Outcome.STALE
+    except Conflict as exc:
+        # Paused, cancelled or ended by someone else while we ran: stop here.
+        log.info("step for %s stopped: %s", discussion_id, exc.message)
+        return Outcome.IDLE
     except DiscussionNotFound:
         return Outcome.GONE
     finally:
@@ -92,118 +93,50 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
 def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
     settings, store = rt.settings, rt.store
     protocol = get_protocol(snap.config.protocol)
-    ttl = settings.lease_ttl_ms
     if snap.state.status == Status.PENDING:
-        _set_status(rt, did, token, snap, Status.ACTIVE, reason="started")
+        set_status(rt, did, token, snap, Status.ACTIVE, reason="started")
     ends = rt.clock() + settings.step_slice_s
     turns = 0
     while snap.state.status == Status.ACTIVE:
-        action = protocol.next_action(_view(snap))
+        if protocol.reads_every_turn and turns:
+            # Moderators act between turns (floor, mute): see their latest word.
+            fresh = store.snapshot(did, settings.context_window_messages)
+            snap.recent, snap.state, snap.muted = fresh.recent, fresh.state, fresh.muted
+            if snap.state.status != Status.ACTIVE:
+                break
+        action = protocol.next_action(turns_mod.view_of(rt, snap))
         if isinstance(action, Finish):
             _finish(rt, did, token, snap, action)
             return Outcome.IDLE
         if isinstance(action, Idle):
             return Outcome.IDLE
+        proxy_for = None
         if isinstance(action, WaitForHuman):
-            _wait_for_human(rt, did, token, snap, action)
-            return Outcome.IDLE
-        assert isinstance(action, Speak)
+            proxy = human_turns.proxy_agent(snap, action)
+            if proxy is None:
+                human_turns.begin_wait(rt, did, token, snap, action)
+                return Outcome.IDLE
+            proxy_for = snap.participant(action.participant_id)
+            action = Speak(proxy.participant_id, action.round)
         if turns >= settings.step_max_turns or rt.clock() >= ends:
             return Outcome.MORE
+        if isinstance(action, SpeakAll):
+            turns += turns_mod.speak_all(rt, did, token, snap, protocol, action)
+            continue
+        if isinstance(action, Choose):
+            turns_mod.choose(rt, did, token, snap, protocol, action)
+            turns += 1
+            continue
+        assert isinstance(action, Speak)
         speaker = snap.participant(action.participant_id)
         if speaker is None:  # a protocol bug: never let it spin
             raise StaleLease(f"protocol chose unknown participant {action.participant_id}")
-        turn = snap.state.turn
-        cached = store.begin_turn(
-            did, token, turn,
-            {"turn": turn, "round": action.round, "participant_id": speaker.participant_id,
-             "participant_name": speaker.name},
-        )
-        try:
-            reply = AgentReply.from_json(cached) if cached else _call_agent(
-                rt, did, snap, speaker, action, protocol.instructions(_view(snap), speaker)
-            )
-        except AgentError as exc:
-            _turn_failed(rt, did, token, snap, speaker, action, exc)
-            turns += 1
-            continue
-        message = Message(
-            message_id=new_id("msg"),
-            participant_id=speaker.participant_id,
-            participant_name=speaker.name,
-            participant_type=ParticipantType.AGENT,
-            content=reply.content,
-            timestamp=iso(),
-            round=action.round,
-            turn=turn,
-            metadata={
-                "provider": speaker.provider,
-                "model": speaker.model,
-                "prompt_tokens": reply.prompt_tokens,
-                "completion_tokens": reply.completion_tokens,
-                "latency_ms": round(reply.latency_ms, 3),
-                "cost_usd": reply.cost_usd,
-                **({"cached_reply": True} if cached else {}),
-            },
-        )
-        view = _view(snap)
-        pstate = {k: v for k, v in protocol.after_message(view, message).items()
-                  if k != "_failures"}
-        result = store.commit(
-            did,
-            Commit(message=message, advance_turn=True,
-                   updates={"current_round": action.round, "pstate": pstate},
-                   allowed_statuses=(Status.ACTIVE,)),
-            token=token, turn=turn, lease_ttl_ms=ttl,
-        )
-        committed = result.message or message
-        if rt.on_turn:
-            rt.on_turn(did, committed)
-        expected_seq = snap.state.seq + 1
-        snap.state.turn = result.turn
-        snap.state.seq = result.seq
-        snap.state.current_round = action.round
-        snap.state.pstate = pstate
-        if result.seq != expected_seq:
-            # Someone posted while the agent was thinking: re-read so the protocol sees it.
-            fresh = store.snapshot(did, settings.context_window_messages)
-            snap.recent, snap.state = fresh.recent, fresh.state
-        else:
-            snap.recent.append(committed)
-            if len(snap.recent) > settings.context_window_messages:
-                del snap.recent[0]
+        turns_mod.speak(rt, did, token, snap, protocol, speaker, action, proxy_for)
         turns += 1
     return Outcome.IDLE
 
 
-def _call_agent(rt: Runtime, did: str, snap: Snapshot, speaker: Participant, action: Speak,
-                instructions: str) -> AgentReply:
-    provider = speaker.provider or rt.settings.default_provider
-    backend = rt.backends.get(provider)
-    request = TurnRequest(
-        discussion_id=did,
-        turn=snap.state.turn,
-        round=action.round,
-        agent=speaker,
-        topic=snap.config.topic,
-        instructions=instructions,
-        messages=build_messages(agent=speaker, topic=snap.config.topic,
-                                instructions=instructions, window=snap.recent),
-        transcript=list(snap.recent),
-        deadline_s=rt.settings.turn_deadline_s,
-    )
-    started = time.perf_counter()
-    reply = backend.generate(request)
-    if not reply.latency_ms:
-        reply.latency_ms = (time.perf_counter() - started) * 1000
-    if not reply.content.strip():
-        raise AgentError("agent returned an empty reply")
-    if backend.costly:
-        rt.store.cache_reply(did, snap.state.turn, reply.to_json())
-    return reply
-
-
-def _set_status(rt: Runtime, did: str, token: int, snap: Snapshot, status: Status, *,
+def set_status(rt: Runtime, did: str, token: int, snap: Snapshot, status: Status, *,
                 reason: str, extra: dict | None = None) -> None:
     previous = snap.state.status
     updates = {"status": status.value, **(extra or {})}
@@ -222,41 +155,4 @@ def _finish(rt: Runtime, did: str, token: int, snap: Snapshot, action: Finish) -
     if action.outcome:
         extra["outcome"] = action.outcome
     status = Status.FAILED if action.reason == StopReason.AGENT_FAILURES else Status.COMPLETED
-    _set_status(rt, did, token, snap, status, reason=action.reason, extra=extra)
-
-
-def _wait_for_human(rt: Runtime, did: str, token: int, snap: Snapshot,
-                    action: WaitForHuman) -> None:
-    # The durable wait (deadline, policy) is the protocols issue's; the foundation records it.
-    _set_status(rt, did, token, snap, Status.WAITING_FOR_HUMAN, reason="human_turn",
-                extra={"waiting_for": action.participant_id})
-
-
-def _turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Participant,
-                 action: Speak, exc: AgentError) -> None:
-    """Record a failed turn; skip the agent, or fail the discussion after repeated failures."""
-    failures = int(snap.state.pstate.get("_failures", 0)) + 1
-    log.warning("turn %s of %s failed: %s", snap.state.turn, did, exc.message)
-    events: list[tuple[str, dict]] = [("turn_failed", {
-        "turn": snap.state.turn, "round": action.round,
-        "participant_id": speaker.participant_id, "error": exc.message,
-        "consecutive_failures": failures,
-    })]
-    pstate = {**snap.state.pstate, "_failures": failures}
-    updates: dict = {"pstate": pstate}
-    if failures >= MAX_CONSECUTIVE_FAILURES:
-        reason = f"{failures} consecutive agent failures; last: {exc.message}"
-        updates.update(status=Status.FAILED.value, stop_reason=StopReason.AGENT_FAILURES.value,
-                       error=reason)
-        events.append(("status", {"status": Status.FAILED.value,
-                                  "previous": snap.state.status.value,
-                                  "reason": StopReason.AGENT_FAILURES.value, "error": reason}))
-    result = rt.store.commit(
-        did, Commit(updates=updates, events=events, advance_turn=True,
-                    allowed_statuses=(Status.ACTIVE,)),
-        token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms,
-    )
-    snap.state.turn = result.turn
-    snap.state.pstate = pstate
-    if failures >= MAX_CONSECUTIVE_FAILURES:
-        snap.state.status = Status.FAILED
+    set_status(rt, did, token, snap, status, reason=action.reason, extra=extra)

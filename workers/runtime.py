@@ -11,6 +11,7 @@ from workers.backends import Backends
 from workers.engine import Runtime
 
 STEP_TASK = "discussion.step"
+HUMAN_TURN_TASK = "discussion.human_turn_check"
 
 
 def runtime_for(app: Celery) -> Runtime:
@@ -24,6 +25,8 @@ def runtime_for(app: Celery) -> Runtime:
             store=Store(client, events_maxlen=settings.events_maxlen),
             backends=Backends(settings),
             enqueue=lambda did: app.send_task(STEP_TASK, args=[did]),
+            schedule_check=lambda did, deadline, delay: app.send_task(
+                HUMAN_TURN_TASK, args=[did, deadline], countdown=delay),
         )
         app._orchestrator_runtime = rt  # type: ignore[attr-defined]
     return rt

@@ -7,8 +7,8 @@ import logging
 import redis
 from celery import Task, shared_task
 
-from workers import engine
-from workers.runtime import STEP_TASK, runtime_for
+from workers import engine, human_turns
+from workers.runtime import HUMAN_TURN_TASK, STEP_TASK, runtime_for
 
 log = logging.getLogger(__name__)
 
@@ -30,3 +30,17 @@ def step(self: Task, discussion_id: str) -> str:
     if outcome == engine.Outcome.MORE:
         rt.enqueue(discussion_id)
     return outcome.value
+
+
+@shared_task(
+    name=HUMAN_TURN_TASK,
+    bind=True,
+    acks_late=True,
+    autoretry_for=(redis.ConnectionError, redis.TimeoutError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=10,
+)
+def human_turn_check(self: Task, discussion_id: str, deadline: str) -> str:
+    """At a person's turn deadline: apply the discussion's timeout policy (idempotent)."""
+    return human_turns.check(runtime_for(self.app), discussion_id, deadline)

@@ -21,6 +21,9 @@ class TurnRequest:
     messages: list[dict[str, str]]
     transcript: list[Message]
     deadline_s: float
+    # What the orchestration asks for beyond a free reply, so a backend may answer in form:
+    # {"kind": "vote", "proposal": ...} or {"kind": "choose_speaker", "candidates": [names]}.
+    task: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

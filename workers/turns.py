@@ -1,0 +1,279 @@
+"""Running turns inside a step: one agent, several at once (`parallel_rounds`), or a moderator
+agent's choice of the next speaker. Every result is committed fenced by lease and turn."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from core.clock import iso
+from core.errors import AgentError, Conflict, StaleLease
+from core.ids import new_id
+from core.models import Message, Participant, ParticipantType, Status, StopReason
+from core.store import Commit, Snapshot
+from protocols import BaseProtocol, Choose, Speak, SpeakAll, View
+from protocols.moderated import END, parse_choice
+from workers.backends import AgentReply, TurnRequest
+from workers.context import build_messages
+
+if TYPE_CHECKING:
+    from workers.engine import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_CONSECUTIVE_FAILURES = 3
+
+
+def view_of(rt: Runtime, snap: Snapshot) -> View:
+    """The protocol's view of a snapshot, with the wall clock for deadline checks."""
+    return View(config=snap.config, participants=snap.participants, state=snap.state,
+                recent=snap.recent, muted=snap.muted, now=rt.wall_clock())
+
+
+def call_agent(rt: Runtime, did: str, snap: Snapshot, speaker: Participant, round_no: int,
+               instructions: str, *, turn: int | None = None,
+               task: dict | None = None) -> AgentReply:
+    """One agent call with the snapshot's context; caches costly replies by turn."""
+    turn = snap.state.turn if turn is None else turn
+    provider = speaker.provider or rt.settings.default_provider
+    backend = rt.backends.get(provider)
+    request = TurnRequest(
+        discussion_id=did,
+        turn=turn,
+        round=round_no,
+        agent=speaker,
+        topic=snap.config.topic,
+        instructions=instructions,
+        messages=build_messages(agent=speaker, topic=snap.config.topic,
+                                instructions=instructions, window=snap.recent),
+        transcript=list(snap.recent),
+        deadline_s=rt.settings.turn_deadline_s,
+        task=task or {},
+    )
+    started = time.perf_counter()
+    reply = backend.generate(request)
+    if not reply.latency_ms:
+        reply.latency_ms = (time.perf_counter() - started) * 1000
+    if not reply.content.strip():
+        raise AgentError("agent returned an empty reply")
+    if backend.costly:
+        rt.store.cache_reply(did, turn, reply.to_json())
+    return reply
+
+
+def _task(protocol: BaseProtocol, view: View) -> dict:
+    if protocol.name.value == "consensus":
+        return {"kind": "vote", "proposal": protocol.proposal(view)}  # type: ignore[attr-defined]
+    return {}
+
+
+def speak(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,
+          speaker: Participant, action: Speak, proxy_for: Participant | None = None) -> None:
+    """One agent turn: announce, call (or reuse the cached reply), commit."""
+    turn = snap.state.turn
+    cached = rt.store.begin_turn(
+        did, token, turn,
+        {"turn": turn, "round": action.round, "participant_id": speaker.participant_id,
+         "participant_name": speaker.name,
+         **({"proxy_for": proxy_for.participant_id} if proxy_for else {})},
+    )
+    view = view_of(rt, snap)
+    instructions = protocol.instructions(view, proxy_for or speaker)
+    if proxy_for is not None:
+        instructions += (f"\n\nYou answer this turn in place of {proxy_for.name}, who did not "
+                         "answer in time; say so briefly, and speak as a stand-in.")
+    try:
+        reply = AgentReply.from_json(cached) if cached else call_agent(
+            rt, did, snap, speaker, action.round, instructions, task=_task(protocol, view))
+    except AgentError as exc:
+        turn_failed(rt, did, token, snap, speaker, action.round, exc)
+        return
+    commit_reply(rt, did, token, snap, protocol, speaker, action.round, reply,
+                 cached=bool(cached), proxy_for=proxy_for)
+
+
+def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,
+                 speaker: Participant, round_no: int, reply: AgentReply, *, cached: bool,
+                 proxy_for: Participant | None = None) -> None:
+    """Commit an agent's reply as the current turn's message and advance the snapshot."""
+    settings, store = rt.settings, rt.store
+    turn = snap.state.turn
+    view = view_of(rt, snap)
+    metadata = {
+        "provider": speaker.provider,
+        "model": speaker.model,
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": reply.completion_tokens,
+        "latency_ms": round(reply.latency_ms, 3),
+        "cost_usd": reply.cost_usd,
+        **({"cached_reply": True} if cached else {}),
+        **protocol.message_metadata(view, proxy_for or speaker, reply.content),
+        **({"proxy_for": proxy_for.participant_id, "proxy_for_name": proxy_for.name}
+           if proxy_for else {}),
+    }
+    message = Message(
+        message_id=new_id("msg"),
+        participant_id=speaker.participant_id,
+        participant_name=speaker.name,
+        participant_type=ParticipantType.AGENT,
+        content=reply.content,
+        timestamp=iso(),
+        round=round_no,
+        turn=turn,
+        metadata=metadata,
+    )
+    pstate = {k: v for k, v in protocol.after_message(view, message).items() if k != "_failures"}
+    tokens = snap.state.tokens_used + reply.prompt_tokens + reply.completion_tokens
+    updates = {"current_round": round_no, "pstate": pstate, "tokens_used": tokens}
+    if proxy_for is not None:
+        updates["proxy_turn"] = ""
+    try:
+        result = store.commit(
+            did, Commit(message=message, advance_turn=True, updates=updates,
+                        allowed_statuses=(Status.ACTIVE,)),
+            token=token, turn=turn, lease_ttl_ms=settings.lease_ttl_ms,
+        )
+    except Conflict:
+        # Paused or ended while the agent was thinking: keep the reply for this turn, so a
+        # resumed discussion commits it without calling the agent again.
+        store.cache_reply(did, turn, reply.to_json())
+        raise
+    committed = result.message or message
+    if rt.on_turn:
+        rt.on_turn(did, committed)
+    expected_seq = snap.state.seq + 1
+    snap.state.turn = result.turn
+    snap.state.seq = result.seq
+    snap.state.current_round = round_no
+    snap.state.pstate = pstate
+    snap.state.tokens_used = tokens
+    snap.state.proxy_turn = None if proxy_for is not None else snap.state.proxy_turn
+    if result.seq != expected_seq:
+        # Someone posted while the agent was thinking: re-read so the protocol sees it.
+        fresh = store.snapshot(did, settings.context_window_messages)
+        snap.recent, snap.state, snap.muted = fresh.recent, fresh.state, fresh.muted
+    else:
+        snap.recent.append(committed)
+        if len(snap.recent) > settings.context_window_messages:
+            del snap.recent[0]
+
+
+def speak_all(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,
+              action: SpeakAll) -> int:
+    """Agents answer at once from the same context; their replies commit in listed order.
+
+    Every reply is cached under its turn before any is committed, so a re-run after a crash
+    commits the same answers (no agent sees another's answer of the same round)."""
+    base = snap.state.turn
+    speakers = [snap.participant(pid) for pid in action.participant_ids]
+    if any(p is None for p in speakers):
+        raise StaleLease("protocol chose an unknown participant")
+    turns = {base + i: p for i, p in enumerate(speakers) if p is not None}
+    cached = rt.store.cached_replies(did, list(turns))
+    view = view_of(rt, snap)
+    rt.store.commit(did, Commit(events=[
+        ("turn_started", {"turn": t, "round": action.round, "participant_id": p.participant_id,
+                          "participant_name": p.name, "parallel": True})
+        for t, p in turns.items() if t not in cached]),
+        token=token, turn=base, lease_ttl_ms=rt.settings.lease_ttl_ms,
+        allowed_statuses=(Status.ACTIVE,))
+
+    def run(item: tuple[int, Participant]) -> AgentReply | AgentError:
+        t, p = item
+        try:
+            reply = call_agent(rt, did, snap, p, action.round, protocol.instructions(view, p),
+                               turn=t, task=_task(protocol, view))
+        except AgentError as exc:
+            return exc
+        rt.store.cache_reply(did, t, reply.to_json())
+        return reply
+
+    missing = [(t, p) for t, p in turns.items() if t not in cached]
+    results: dict[int, AgentReply | AgentError] = {
+        t: AgentReply.from_json(r) for t, r in cached.items()}
+    if missing:
+        with ThreadPoolExecutor(max_workers=min(len(missing), 16)) as pool:
+            for (t, _), res in zip(missing, pool.map(run, missing), strict=True):
+                results[t] = res
+    for t, p in turns.items():
+        res = results[t]
+        if snap.state.status != Status.ACTIVE:
+            break
+        if isinstance(res, AgentError):
+            turn_failed(rt, did, token, snap, p, action.round, res)
+        else:
+            commit_reply(rt, did, token, snap, protocol, p, action.round, res,
+                         cached=t in cached)
+    return len(turns)
+
+
+def choose(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,
+           action: Choose) -> None:
+    """Ask the moderator agent who speaks next; record its choice (or its END) in pstate."""
+    moderator = snap.participant(action.moderator_id)
+    candidates = [p for pid in action.candidates if (p := snap.participant(pid))]
+    if moderator is None or not candidates:
+        raise StaleLease("protocol chose an unknown moderator or candidate")
+    names = ", ".join(p.name for p in candidates)
+    instructions = (f"You moderate this discussion. Choose who speaks next among: {names}. "
+                    "Reply with one line `NEXT: <name>`, or `END` when the discussion has "
+                    "reached its goal.")
+    event: dict = {"action": "floor", "by": moderator.participant_id, "auto": True}
+    try:
+        reply = call_agent(rt, did, snap, moderator, action.round, instructions,
+                           task={"kind": "choose_speaker",
+                                 "candidates": [p.name for p in candidates]})
+        picked = parse_choice(reply.content, candidates)
+        tokens = reply.prompt_tokens + reply.completion_tokens
+    except AgentError as exc:
+        picked, tokens = None, 0
+        event["error"] = exc.message
+    if picked is None:
+        # An unusable answer or a failed call: the least recent speaker keeps things moving.
+        picked = candidates[0].participant_id
+        event["fallback"] = True
+    choice = {"turn": snap.state.turn, **({"end": True} if picked == END else
+                                          {"participant_id": picked})}
+    if picked != END:
+        event["participant_id"] = picked
+    else:
+        event = {**event, "action": "end"}
+    pstate = {**snap.state.pstate, "choice": choice}
+    updates = {"pstate": pstate, "tokens_used": snap.state.tokens_used + tokens}
+    rt.store.commit(did, Commit(updates=updates, events=[("moderation", event)],
+                                allowed_statuses=(Status.ACTIVE,)),
+                    token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms)
+    snap.state.pstate = pstate
+    snap.state.tokens_used = updates["tokens_used"]
+
+
+def turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Participant,
+                round_no: int, exc: AgentError) -> None:
+    """Record a failed turn; skip the agent, or fail the discussion after repeated failures."""
+    failures = int(snap.state.pstate.get("_failures", 0)) + 1
+    log.warning("turn %s of %s failed: %s", snap.state.turn, did, exc.message)
+    events: list[tuple[str, dict]] = [("turn_failed", {
+        "turn": snap.state.turn, "round": round_no,
+        "participant_id": speaker.participant_id, "error": exc.message,
+        "consecutive_failures": failures,
+    })]
+    pstate = {**snap.state.pstate, "_failures": failures}
+    updates: dict = {"pstate": pstate}
+    if failures >= MAX_CONSECUTIVE_FAILURES:
+        reason = f"{failures} consecutive agent failures; last: {exc.message}"
+        updates.update(status=Status.FAILED.value, stop_reason=StopReason.AGENT_FAILURES.value,
+                       error=reason)
+        events.append(("status", {"status": Status.FAILED.value,
+                                  "previous": snap.state.status.value,
+                                  "reason": StopReason.AGENT_FAILURES.value, "error": reason}))
+    result = rt.store.commit(
+        did, Commit(updates=updates, events=events, advance_turn=True,
+                    allowed_statuses=(Status.ACTIVE,)),
+        token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms,
+    )
+    snap.state.turn = result.turn
+    snap.state.pstate = pstate
+    if failures >= MAX_CONSECUTIVE_FAILURES:
+        snap.state.status = Status.FAILED
