@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from flask_openapi3 import APIBlueprint, Tag
+from pydantic import ValidationError
 
 from api.discussions import idempotency_key, post_response
+from api.errors import validation_message
 from api.extension import ext
 from core import lifecycle, moderation, votes
 from core.control_models import (
@@ -22,7 +25,7 @@ from core.control_models import (
     LifecycleBody,
     ModerationBody,
 )
-from core.errors import ParticipantNotFound
+from core.errors import ParticipantNotFound, Unprocessable
 from core.models import DiscussionPath, ErrorBody, Message
 
 tag = Tag(name="control", description="Pause, resume, cancel; moderate; vote")
@@ -32,7 +35,21 @@ ERRORS: dict[Any, Any] = {400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: E
                           415: ErrorBody, 422: ErrorBody, 503: ErrorBody}
 
 
-def _lifecycle(discussion_id: str, action: str, body: LifecycleBody | None) -> Any:
+def _lifecycle_body() -> LifecycleBody:
+    """The optional body: `curl -X POST …/pause` with no body at all is fine."""
+    raw = request.get_json(silent=True) if request.content_length else None
+    try:
+        return LifecycleBody.model_validate(raw or {})
+    except ValidationError as exc:
+        raise Unprocessable(validation_message(exc)) from None
+
+
+LIFECYCLE_DOC = {"requestBody": {"required": False, "content": {"application/json": {
+    "schema": LifecycleBody.model_json_schema()}}}}
+
+
+def _lifecycle(discussion_id: str, action: str) -> Any:
+    body = _lifecycle_body()
     svc = ext().services()
     actor = None
     if body is not None and body.by:
@@ -46,24 +63,27 @@ def _lifecycle(discussion_id: str, action: str, body: LifecycleBody | None) -> A
                         status=status).model_dump(mode="json")
 
 
-@bp.post("/<discussion_id>/pause", responses={200: ActionResult, **ERRORS})
-def pause(path: DiscussionPath, body: LifecycleBody) -> Any:
+@bp.post("/<discussion_id>/pause", responses={200: ActionResult, **ERRORS},
+         openapi_extensions=LIFECYCLE_DOC)
+def pause(path: DiscussionPath) -> Any:
     """Pause: pending, active or waiting_for_human -> paused (409 otherwise). A turn in
     flight is kept and committed after resume; a person's wait restarts on resume."""
-    return _lifecycle(path.discussion_id, "pause", body)
+    return _lifecycle(path.discussion_id, "pause")
 
 
-@bp.post("/<discussion_id>/resume", responses={200: ActionResult, **ERRORS})
-def resume(path: DiscussionPath, body: LifecycleBody) -> Any:
+@bp.post("/<discussion_id>/resume", responses={200: ActionResult, **ERRORS},
+         openapi_extensions=LIFECYCLE_DOC)
+def resume(path: DiscussionPath) -> Any:
     """Resume: paused -> active (409 otherwise); the next step is scheduled."""
-    return _lifecycle(path.discussion_id, "resume", body)
+    return _lifecycle(path.discussion_id, "resume")
 
 
-@bp.post("/<discussion_id>/cancel", responses={200: ActionResult, **ERRORS})
-def cancel(path: DiscussionPath, body: LifecycleBody) -> Any:
+@bp.post("/<discussion_id>/cancel", responses={200: ActionResult, **ERRORS},
+         openapi_extensions=LIFECYCLE_DOC)
+def cancel(path: DiscussionPath) -> Any:
     """Cancel: any unfinished status -> cancelled, `stop_reason` `cancelled` (409 when
     already finished)."""
-    return _lifecycle(path.discussion_id, "cancel", body)
+    return _lifecycle(path.discussion_id, "cancel")
 
 
 @bp.post("/<discussion_id>/moderation",
