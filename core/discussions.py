@@ -170,6 +170,11 @@ def append(svc: Services, snap: Snapshot, author: Participant, *, content: str,
            must_take_turn: bool = False) -> PostResult:
     """The one way a participant's post joins a discussion: a turn, a free post, or held."""
     discussion_id = snap.config.id
+    if idempotency_key:
+        # A retry answers as the first attempt did, even when the turn has moved on since.
+        seen = svc.store.remembered(discussion_id, idempotency_key)
+        if seen is not None and seen.participant_id == author.participant_id:
+            return PostResult(seen, replayed=True)
     if snap.state.status.terminal:
         raise Conflict(f"discussion {discussion_id} is {snap.state.status.value}")
     view = View(config=snap.config, participants=snap.participants, state=snap.state,

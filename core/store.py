@@ -328,6 +328,11 @@ class Store:
         self._cache_reply(keys=[keys.state(discussion_id), keys.replies(discussion_id)],
                           args=[turn, json.dumps(reply)])
 
+    def remembered(self, discussion_id: str, idempotency_key: str) -> Message | None:
+        """The message a post with this Idempotency-Key created, while remembered."""
+        raw = self.r.get(keys.idempotency(discussion_id, idempotency_key))
+        return Message.model_validate_json(raw) if raw else None
+
     def cached_replies(self, discussion_id: str, turns: Sequence[int]) -> dict[int, dict]:
         """The cached replies among `turns` (turn -> reply JSON)."""
         if not turns:

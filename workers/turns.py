@@ -176,9 +176,8 @@ def speak_all(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseP
     rt.store.commit(did, Commit(events=[
         ("turn_started", {"turn": t, "round": action.round, "participant_id": p.participant_id,
                           "participant_name": p.name, "parallel": True})
-        for t, p in turns.items() if t not in cached]),
-        token=token, turn=base, lease_ttl_ms=rt.settings.lease_ttl_ms,
-        allowed_statuses=(Status.ACTIVE,))
+        for t, p in turns.items() if t not in cached], allowed_statuses=(Status.ACTIVE,)),
+        token=token, turn=base, lease_ttl_ms=rt.settings.lease_ttl_ms)
 
     def run(item: tuple[int, Participant]) -> AgentReply | AgentError:
         t, p = item
