@@ -54,6 +54,12 @@ def muted(discussion_id: str) -> str:
     return f"discussion:{discussion_id}:muted"
 
 
+def usage(discussion_id: str) -> str:
+    """Hash `{scope}:{metric}` -> number: calls, retries, tokens, cost, latency per participant,
+    for the orchestration's own calls, and in total (see core.usage)."""
+    return f"discussion:{discussion_id}:usage"
+
+
 def idempotency(discussion_id: str, key: str) -> str:
     """A posted message's response, remembered under the client's Idempotency-Key."""
     return f"discussion:{discussion_id}:idem:{key}"
@@ -76,6 +82,7 @@ def discussion_keys(discussion_id: str) -> list[str]:
         replies(discussion_id),
         held(discussion_id),
         muted(discussion_id),
+        usage(discussion_id),
     ]
 
 

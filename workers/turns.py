@@ -13,10 +13,13 @@ from core.errors import AgentError, Conflict, StaleLease
 from core.ids import new_id
 from core.models import Message, Participant, ParticipantType, Status, StopReason
 from core.store import Commit, Snapshot
+from core.usage import ORCHESTRATION
 from protocols import BaseProtocol, Choose, Speak, SpeakAll, View
 from protocols.moderated import END, parse_choice
+from workers import accounting
 from workers.backends import AgentReply, TurnRequest
-from workers.context import build_messages
+from workers.context import bounded_window, build_messages
+from workers.deltas import DeltaPublisher
 
 if TYPE_CHECKING:
     from workers.engine import Runtime
@@ -32,13 +35,23 @@ def view_of(rt: Runtime, snap: Snapshot) -> View:
                 recent=snap.recent, muted=snap.muted, now=rt.wall_clock())
 
 
-def call_agent(rt: Runtime, did: str, snap: Snapshot, speaker: Participant, round_no: int,
-               instructions: str, *, turn: int | None = None,
-               task: dict | None = None) -> AgentReply:
-    """One agent call with the snapshot's context; caches costly replies by turn."""
+def call_agent(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Participant,
+               round_no: int, instructions: str, *, turn: int | None = None,
+               task: dict | None = None, stream: bool = True) -> AgentReply:
+    """One agent call under the turn's deadline with the snapshot's context; a costly reply
+    is cached before it commits."""
+    settings = rt.settings
     turn = snap.state.turn if turn is None else turn
-    provider = speaker.provider or rt.settings.default_provider
+    provider = speaker.provider or settings.default_provider
     backend = rt.backends.get(provider)
+    window = bounded_window(snap.recent, settings.context_window_messages,
+                            settings.context_window_tokens)
+    deltas = DeltaPublisher(
+        lambda data: rt.store.publish_fenced(did, token, "message_delta", data),
+        {"turn": turn, "round": round_no, "participant_id": speaker.participant_id,
+         "participant_name": speaker.name},
+        interval_s=settings.stream_delta_interval_s,
+    ) if stream else None
     request = TurnRequest(
         discussion_id=did,
         turn=turn,
@@ -47,17 +60,28 @@ def call_agent(rt: Runtime, did: str, snap: Snapshot, speaker: Participant, roun
         topic=snap.config.topic,
         instructions=instructions,
         messages=build_messages(agent=speaker, topic=snap.config.topic,
-                                instructions=instructions, window=snap.recent),
-        transcript=list(snap.recent),
-        deadline_s=rt.settings.turn_deadline_s,
+                                instructions=instructions, window=window),
+        transcript=window,
+        deadline_s=settings.turn_deadline_s,
+        on_delta=deltas,
         task=task or {},
     )
     started = time.perf_counter()
-    reply = backend.generate(request)
+    try:
+        reply = backend.generate(request)
+    except AgentError:
+        raise
+    except Exception as exc:
+        # A backend bug must fail the turn (recorded, skipped), not strand the discussion.
+        log.exception("backend %s raised unexpectedly on %s turn %s", provider, did, turn)
+        raise AgentError(f"{provider} backend error ({type(exc).__name__})") from exc
+    if deltas is not None:
+        deltas.flush()
     if not reply.latency_ms:
         reply.latency_ms = (time.perf_counter() - started) * 1000
     if not reply.content.strip():
-        raise AgentError("agent returned an empty reply")
+        raise AgentError("agent returned an empty reply", attempts=reply.attempts)
+    accounting.settle(settings, reply, speaker.model)
     if backend.costly:
         rt.store.cache_reply(did, turn, reply.to_json())
     return reply
@@ -86,7 +110,8 @@ def speak(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProto
                          "answer in time; say so briefly, and speak as a stand-in.")
     try:
         reply = AgentReply.from_json(cached) if cached else call_agent(
-            rt, did, snap, speaker, action.round, instructions, task=_task(protocol, view))
+            rt, did, token, snap, speaker, action.round, instructions,
+            task=_task(protocol, view))
     except AgentError as exc:
         turn_failed(rt, did, token, snap, speaker, action.round, exc)
         return
@@ -102,13 +127,7 @@ def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: Ba
     turn = snap.state.turn
     view = view_of(rt, snap)
     metadata = {
-        "provider": speaker.provider,
-        "model": speaker.model,
-        "prompt_tokens": reply.prompt_tokens,
-        "completion_tokens": reply.completion_tokens,
-        "latency_ms": round(reply.latency_ms, 3),
-        "cost_usd": reply.cost_usd,
-        **({"cached_reply": True} if cached else {}),
+        **accounting.message_metadata(speaker, reply, cached=cached),
         **protocol.message_metadata(view, proxy_for or speaker, reply.content),
         **({"proxy_for": proxy_for.participant_id, "proxy_for_name": proxy_for.name}
            if proxy_for else {}),
@@ -132,7 +151,9 @@ def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: Ba
     try:
         result = store.commit(
             did, Commit(message=message, advance_turn=True, updates=updates,
-                        allowed_statuses=(Status.ACTIVE,)),
+                        allowed_statuses=(Status.ACTIVE,),
+                        increments=accounting.increments(speaker.participant_id, reply=reply,
+                                                         message=True)),
             token=token, turn=turn, lease_ttl_ms=settings.lease_ttl_ms,
         )
     except Conflict:
@@ -182,8 +203,10 @@ def speak_all(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseP
     def run(item: tuple[int, Participant]) -> AgentReply | AgentError:
         t, p = item
         try:
-            reply = call_agent(rt, did, snap, p, action.round, protocol.instructions(view, p),
-                               turn=t, task=_task(protocol, view))
+            # Parallel answers stream no deltas: they are revealed together, at commit.
+            reply = call_agent(rt, did, token, snap, p, action.round,
+                               protocol.instructions(view, p), turn=t,
+                               task=_task(protocol, view), stream=False)
         except AgentError as exc:
             return exc
         rt.store.cache_reply(did, t, reply.to_json())
@@ -221,14 +244,18 @@ def choose(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProt
                     "reached its goal.")
     event: dict = {"action": "floor", "by": moderator.participant_id, "auto": True}
     try:
-        reply = call_agent(rt, did, snap, moderator, action.round, instructions,
+        reply = call_agent(rt, did, token, snap, moderator, action.round, instructions,
                            task={"kind": "choose_speaker",
-                                 "candidates": [p.name for p in candidates]})
+                                 "candidates": [p.name for p in candidates]}, stream=False)
         picked = parse_choice(reply.content, candidates)
         tokens = reply.prompt_tokens + reply.completion_tokens
+        usage = accounting.increments(ORCHESTRATION, reply=reply)
     except AgentError as exc:
         picked, tokens = None, 0
         event["error"] = exc.message
+        attempts = exc.details.get("attempts")
+        usage = accounting.increments(ORCHESTRATION, failed=True,
+                                      attempts=attempts if isinstance(attempts, int) else 1)
     if picked is None:
         # An unusable answer or a failed call: the least recent speaker keeps things moving.
         picked = candidates[0].participant_id
@@ -242,7 +269,7 @@ def choose(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProt
     pstate = {**snap.state.pstate, "choice": choice}
     updates = {"pstate": pstate, "tokens_used": snap.state.tokens_used + tokens}
     rt.store.commit(did, Commit(updates=updates, events=[("moderation", event)],
-                                allowed_statuses=(Status.ACTIVE,)),
+                                allowed_statuses=(Status.ACTIVE,), increments=usage),
                     token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms)
     snap.state.pstate = pstate
     snap.state.tokens_used = updates["tokens_used"]
@@ -256,7 +283,8 @@ def turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Part
     events: list[tuple[str, dict]] = [("turn_failed", {
         "turn": snap.state.turn, "round": round_no,
         "participant_id": speaker.participant_id, "error": exc.message,
-        "consecutive_failures": failures,
+        "consecutive_failures": failures, "transient": exc.transient,
+        "attempts": exc.details.get("attempts", 1),
     })]
     pstate = {**snap.state.pstate, "_failures": failures}
     updates: dict = {"pstate": pstate}
@@ -267,9 +295,13 @@ def turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Part
         events.append(("status", {"status": Status.FAILED.value,
                                   "previous": snap.state.status.value,
                                   "reason": StopReason.AGENT_FAILURES.value, "error": reason}))
+    attempts = exc.details.get("attempts")
     result = rt.store.commit(
         did, Commit(updates=updates, events=events, advance_turn=True,
-                    allowed_statuses=(Status.ACTIVE,)),
+                    allowed_statuses=(Status.ACTIVE,),
+                    increments=accounting.increments(
+                        speaker.participant_id, failed=True,
+                        attempts=attempts if isinstance(attempts, int) else 1)),
         token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms,
     )
     snap.state.turn = result.turn

@@ -76,6 +76,8 @@ class SimulatedBackend:
                 isinstance(choose, list) and choose and all(isinstance(c, str)
                                                             for c in choose))):
             raise Unprocessable("params.choose must be a name or a list of names")
+        if "stream" in agent.params and not isinstance(agent.params["stream"], bool):
+            raise Unprocessable("params.stream must be true or false")
 
     def register(self, discussion_id: str, agent: Participant) -> str | None:
         return None
@@ -108,6 +110,10 @@ class SimulatedBackend:
             )
         if kind == "vote":
             body += "\n" + _vote_line(params, request.round)
+        if request.agent.params.get("stream") and request.on_delta is not None:
+            words = body.split(" ")
+            for i, word in enumerate(words):
+                request.on_delta(word if i == 0 else " " + word)
         prompt_tokens = sum(len(m["content"]) for m in request.messages) // 4
         return AgentReply(
             content=body,
