@@ -92,3 +92,16 @@ def test_moderator_agent_failure_falls_back(live_server: str, store: Store) -> N
     assert done["status"] == "completed" and done["message_count"] == 2
     picks = [e.data for e in store.events_after(s["id"], "0") if e.type == "moderation"]
     assert picks and all(p["fallback"] and "simulated failure" in p["error"] for p in picks)
+
+
+def test_a_broken_agent_does_not_sink_free_form_or_moderated(live_server: str) -> None:
+    api = Api(live_server)
+    ids = [api.create({"topic": "x", "protocol": protocol, "max_rounds": 2,
+                       "agents": [{"persona": "Broken", "params": {"fail": True}},
+                                  {"persona": "A"}, {"persona": "B"}]})["id"]
+           for protocol in ("free_form", "moderated")]
+    for did in ids:
+        done = api.finished(did)
+        assert done["status"] == "completed", done
+        names = {m["participant_name"] for m in api.messages(did)}
+        assert names == {"A", "B"} and done["message_count"] == 4

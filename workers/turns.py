@@ -113,7 +113,7 @@ def speak(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProto
             rt, did, token, snap, speaker, action.round, instructions,
             task=_task(protocol, view))
     except AgentError as exc:
-        turn_failed(rt, did, token, snap, speaker, action.round, exc)
+        turn_failed(rt, did, token, snap, speaker, action.round, exc, protocol)
         return
     commit_reply(rt, did, token, snap, protocol, speaker, action.round, reply,
                  cached=bool(cached), proxy_for=proxy_for)
@@ -224,7 +224,7 @@ def speak_all(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseP
         if snap.state.status != Status.ACTIVE:
             break
         if isinstance(res, AgentError):
-            turn_failed(rt, did, token, snap, p, action.round, res)
+            turn_failed(rt, did, token, snap, p, action.round, res, protocol)
         else:
             commit_reply(rt, did, token, snap, protocol, p, action.round, res,
                          cached=t in cached)
@@ -276,8 +276,11 @@ def choose(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProt
 
 
 def turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Participant,
-                round_no: int, exc: AgentError) -> None:
-    """Record a failed turn; skip the agent, or fail the discussion after repeated failures."""
+                round_no: int, exc: AgentError, protocol: BaseProtocol | None = None) -> None:
+    """Record a failed turn; skip the agent, or fail the discussion after repeated failures.
+
+    The protocol records the skipped turn like a spoken one (e.g. `last_spoke`), so a broken
+    agent does not get every next turn."""
     failures = int(snap.state.pstate.get("_failures", 0)) + 1
     log.warning("turn %s of %s failed: %s", snap.state.turn, did, exc.message)
     events: list[tuple[str, dict]] = [("turn_failed", {
@@ -286,7 +289,9 @@ def turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Part
         "consecutive_failures": failures, "transient": exc.transient,
         "attempts": exc.details.get("attempts", 1),
     })]
-    pstate = {**snap.state.pstate, "_failures": failures}
+    base = (protocol.after_skip(view_of(rt, snap), speaker.participant_id) if protocol
+            else snap.state.pstate)
+    pstate = {**base, "_failures": failures}
     updates: dict = {"pstate": pstate}
     if failures >= MAX_CONSECUTIVE_FAILURES:
         reason = f"{failures} consecutive agent failures; last: {exc.message}"
