@@ -11,10 +11,11 @@ from tests.helpers import wait_for
 
 def test_person_answers_in_turn_and_out_of_turn_is_409(live_server: str) -> None:
     api = Api(live_server)
-    s = api.create(two_agents_and_john(human_turn_timeout_s=60))
+    s = api.create(two_agents_and_john(human_turn_timeout_s=60, agent_params=[
+        {"latency_ms": 600}, {}]))
     did, john = s["id"], people(s)["John"]
     early = api.post(did, "messages", {"participant_id": john, "content": "me first"})
-    assert early.status_code in (409,)  # round-robin: not John's turn yet
+    assert early.status_code == 409  # round-robin: not John's turn yet
     waiting = api.wait_status(did, "waiting_for_human")
     assert waiting["waiting_for"] == john and waiting["wait_deadline"]
     assert waiting["human_turn_policy"] == "skip" and waiting["message_count"] == 2
