@@ -10,10 +10,15 @@ Every change is a `status` event on the stream. An illegal transition raises Con
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.errors import Conflict
 from core.models import Participant, Status, StopReason
 from core.store import Commit
 from protocols import View, get_protocol
+
+if TYPE_CHECKING:
+    from core.discussions import Services
 
 NON_TERMINAL = frozenset({Status.PENDING, Status.ACTIVE, Status.WAITING_FOR_HUMAN,
                           Status.PAUSED})
@@ -26,7 +31,7 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status]] = {
 }
 
 
-def transition(svc, discussion_id: str, action: str, *, by: Participant | None = None,
+def transition(svc: Services, discussion_id: str, action: str, *, by: Participant | None = None,
                reason: str | None = None) -> Status:
     """Apply a lifecycle action; the new status. Conflict when the current status forbids it."""
     allowed, target = TRANSITIONS[action]

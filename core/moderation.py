@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from core import keys, lifecycle, scripts
 from core.clock import iso
@@ -11,6 +12,9 @@ from core.errors import Conflict, DiscussionNotFound, Forbidden, NotFound, Parti
 from core.ids import new_id
 from core.models import Message, Participant, Permission, Protocol, Status
 from core.store import Commit, Snapshot, Store
+
+if TYPE_CHECKING:
+    from core.discussions import PostResult, Services
 
 _OPEN = (Status.PENDING, Status.ACTIVE, Status.WAITING_FOR_HUMAN, Status.PAUSED)
 
@@ -25,7 +29,7 @@ def require_moderator(snap: Snapshot, actor_id: str) -> Participant:
     return actor
 
 
-def moderate(svc, discussion_id: str, body: ModerationBody) -> Status:
+def moderate(svc: Services, discussion_id: str, body: ModerationBody) -> Status:
     """Run one moderation action; the discussion's status afterwards."""
     snap = svc.store.snapshot(discussion_id, 1)
     actor = require_moderator(snap, body.by)
@@ -56,7 +60,7 @@ def _target(snap: Snapshot, pid: str) -> Participant:
     return target
 
 
-def give_floor(svc, snap: Snapshot, pid: str, event: dict) -> None:
+def give_floor(svc: Services, snap: Snapshot, pid: str, event: dict) -> None:
     """The participant speaks next (after the turn in progress), once."""
     target = _target(snap, pid)
     if target.is_agent and target.can(Permission.MODERATE):
@@ -87,7 +91,7 @@ def set_muted(store: Store, snap: Snapshot, pid: str, muted: bool, event: dict) 
 
 
 def hold(store: Store, did: str, message: Message, idempotency_key: str | None,
-         ttl_s: int):
+         ttl_s: int) -> PostResult:
     """Keep a post aside until a moderator approves it; replays a retried idempotency key."""
     from core.discussions import PostResult
 
@@ -121,7 +125,7 @@ def held_messages(store: Store, did: str) -> list[HeldMessage]:
     return sorted(items, key=lambda h: (h.message.timestamp, h.held_id))
 
 
-def review(svc, snap: Snapshot, held_id: str, approve: bool, event: dict) -> None:
+def review(svc: Services, snap: Snapshot, held_id: str, approve: bool, event: dict) -> None:
     """Approve (the message joins the transcript) or reject a held message, exactly once."""
     did, store = snap.config.id, svc.store
     raw = store.r.eval(scripts.TAKE_HELD, 1, keys.held(did), held_id)
