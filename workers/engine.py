@@ -21,7 +21,7 @@ from core.models import Message, Status, StopReason
 from core.settings import Settings
 from core.store import Commit, Snapshot, Store
 from protocols import Choose, Finish, Idle, Speak, SpeakAll, WaitForHuman, get_protocol
-from workers import human_turns
+from workers import human_turns, moderator
 from workers import turns as turns_mod
 from workers.backends import Backends
 
@@ -124,7 +124,7 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
             turns += turns_mod.speak_all(rt, did, token, snap, protocol, action)
             continue
         if isinstance(action, Choose):
-            turns_mod.choose(rt, did, token, snap, protocol, action)
+            moderator.choose(rt, did, token, snap, protocol, action)
             turns += 1
             continue
         assert isinstance(action, Speak)
