@@ -70,7 +70,7 @@ def test_person_skipped_counts_as_missing(live_server: str) -> None:
     assert out["tally"][0]["missing"] == 1 and out["rounds"] == 1
 
 
-def test_parallel_rounds_answer_from_the_same_context(live_server: str) -> None:
+def test_parallel_rounds_answer_from_the_same_context(live_server: str, store: Store) -> None:
     api = Api(live_server)
     s = api.create({"topic": "Pick a database", "protocol": "round_robin", "max_rounds": 2,
                     "parallel_rounds": True,
@@ -92,6 +92,9 @@ def test_parallel_rounds_answer_from_the_same_context(live_server: str) -> None:
         return datetime.fromisoformat(m["timestamp"].replace("Z", "+00:00")).timestamp()
 
     assert ts(msgs[2]) - ts(msgs[0]) < 0.5  # joined together (one after another: 2 s)
+    started = [e.data for e in store.events_after(s["id"], "0") if e.type == "turn_started"]
+    assert sorted(d["turn"] for d in started) == list(range(6))  # each agent called once
+    assert all(d["parallel"] for d in started)
 
 
 def test_parallel_consensus_with_a_person(live_server: str) -> None:

@@ -21,7 +21,7 @@ from core.models import Message, Status, StopReason
 from core.settings import Settings
 from core.store import Commit, Snapshot, Store
 from protocols import Choose, Finish, Idle, Speak, SpeakAll, WaitForHuman, get_protocol
-from workers import human_turns, moderator
+from workers import human_turns, moderator, parallel
 from workers import turns as turns_mod
 from workers.backends import Backends
 
@@ -51,6 +51,8 @@ class Runtime:
     # Schedules the deadline check of a person's turn: (discussion id, deadline ISO, delay s).
     schedule_check: Callable[[str, str, float], None] | None = field(default=None)
     wall_clock: Callable[[], float] = time.time
+    # Sends one agent's answer of a simultaneous round to a task: (discussion id, turn, agent id).
+    dispatch_parallel: Callable[[str, int, str], None] | None = field(default=None)
 
 
 def run_step(rt: Runtime, discussion_id: str) -> Outcome:
@@ -121,7 +123,10 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
         if turns >= settings.step_max_turns or rt.clock() >= ends:
             return Outcome.MORE
         if isinstance(action, SpeakAll):
-            turns += turns_mod.speak_all(rt, did, token, snap, protocol, action)
+            done = parallel.speak_all(rt, did, token, snap, protocol, action)
+            if done == parallel.DEFERRED:
+                return Outcome.IDLE  # the agents answer in their own tasks
+            turns += done
             continue
         if isinstance(action, Choose):
             moderator.choose(rt, did, token, snap, protocol, action)

@@ -12,6 +12,7 @@ from workers.engine import Runtime
 
 STEP_TASK = "discussion.step"
 HUMAN_TURN_TASK = "discussion.human_turn_check"
+PARALLEL_TURN_TASK = "discussion.parallel_turn"
 
 
 def runtime_for(app: Celery) -> Runtime:
@@ -27,6 +28,8 @@ def runtime_for(app: Celery) -> Runtime:
             enqueue=lambda did: app.send_task(STEP_TASK, args=[did]),
             schedule_check=lambda did, deadline, delay: app.send_task(
                 HUMAN_TURN_TASK, args=[did, deadline], countdown=delay),
+            dispatch_parallel=lambda did, turn, pid: app.send_task(
+                PARALLEL_TURN_TASK, args=[did, turn, pid]),
         )
         app._orchestrator_runtime = rt  # type: ignore[attr-defined]
     return rt

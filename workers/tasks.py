@@ -7,8 +7,8 @@ import logging
 import redis
 from celery import Task, shared_task
 
-from workers import engine, human_turns
-from workers.runtime import HUMAN_TURN_TASK, STEP_TASK, runtime_for
+from workers import engine, human_turns, parallel
+from workers.runtime import HUMAN_TURN_TASK, PARALLEL_TURN_TASK, STEP_TASK, runtime_for
 
 log = logging.getLogger(__name__)
 
@@ -44,3 +44,18 @@ def step(self: Task, discussion_id: str) -> str:
 def human_turn_check(self: Task, discussion_id: str, deadline: str) -> str:
     """At a person's turn deadline: apply the discussion's timeout policy (idempotent)."""
     return human_turns.check(runtime_for(self.app), discussion_id, deadline)
+
+
+@shared_task(
+    name=PARALLEL_TURN_TASK,
+    bind=True,
+    acks_late=True,
+    autoretry_for=(redis.ConnectionError, redis.TimeoutError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=10,
+)
+def parallel_turn(self: Task, discussion_id: str, turn: int, participant_id: str) -> str:
+    """One agent's answer in a simultaneous round; the batch's last answer wakes a step."""
+    return parallel.run_parallel_turn(runtime_for(self.app), discussion_id, turn,
+                                      participant_id)

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from core.clock import iso
-from core.errors import AgentError, Conflict, StaleLease
+from core.errors import AgentError, Conflict
 from core.ids import new_id
 from core.models import Message, Participant, ParticipantType, Status, StopReason
 from core.store import Commit, Snapshot
-from protocols import BaseProtocol, Speak, SpeakAll, View
+from protocols import BaseProtocol, Speak, View
 from workers import accounting
 from workers.backends import AgentReply, TurnRequest
 from workers.context import bounded_window, build_messages
@@ -85,7 +84,19 @@ def call_agent(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Parti
     return reply
 
 
-def _task(protocol: BaseProtocol, view: View) -> dict:
+def failure_of(marker: dict) -> AgentError:
+    """The AgentError a cached failure marker (`{"error": ...}`) stands for."""
+    return AgentError(str(marker.get("error")), transient=bool(marker.get("transient")),
+                      attempts=int(marker.get("attempts") or 1))
+
+
+def failure_marker(exc: AgentError) -> dict:
+    """A failed call, cached under its turn like a reply (parallel rounds)."""
+    return {"error": exc.message, "transient": exc.transient,
+            "attempts": exc.details.get("attempts", 1)}
+
+
+def task_of(protocol: BaseProtocol, view: View) -> dict:
     if protocol.name.value == "consensus":
         return {"kind": "vote", "proposal": protocol.proposal(view)}  # type: ignore[attr-defined]
     return {}
@@ -107,9 +118,11 @@ def speak(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProto
         instructions += (f"\n\nYou answer this turn in place of {proxy_for.name}, who did not "
                          "answer in time; say so briefly, and speak as a stand-in.")
     try:
+        if cached and "error" in cached:
+            raise failure_of(cached)
         reply = AgentReply.from_json(cached) if cached else call_agent(
             rt, did, token, snap, speaker, action.round, instructions,
-            task=_task(protocol, view))
+            task=task_of(protocol, view))
     except AgentError as exc:
         turn_failed(rt, did, token, snap, speaker, action.round, exc, protocol)
         return
@@ -177,56 +190,6 @@ def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: Ba
         snap.recent.append(committed)
         if len(snap.recent) > settings.context_window_messages:
             del snap.recent[0]
-
-
-def speak_all(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,
-              action: SpeakAll) -> int:
-    """Agents answer at once from the same context; their replies commit in listed order.
-
-    Every reply is cached under its turn before any is committed, so a re-run after a crash
-    commits the same answers (no agent sees another's answer of the same round)."""
-    base = snap.state.turn
-    speakers = [snap.participant(pid) for pid in action.participant_ids]
-    if any(p is None for p in speakers):
-        raise StaleLease("protocol chose an unknown participant")
-    turns = {base + i: p for i, p in enumerate(speakers) if p is not None}
-    cached = rt.store.cached_replies(did, list(turns))
-    view = view_of(rt, snap)
-    rt.store.commit(did, Commit(events=[
-        ("turn_started", {"turn": t, "round": action.round, "participant_id": p.participant_id,
-                          "participant_name": p.name, "parallel": True})
-        for t, p in turns.items() if t not in cached], allowed_statuses=(Status.ACTIVE,)),
-        token=token, turn=base, lease_ttl_ms=rt.settings.lease_ttl_ms)
-
-    def run(item: tuple[int, Participant]) -> AgentReply | AgentError:
-        t, p = item
-        try:
-            # Parallel answers stream no deltas: they are revealed together, at commit.
-            reply = call_agent(rt, did, token, snap, p, action.round,
-                               protocol.instructions(view, p), turn=t,
-                               task=_task(protocol, view), stream=False)
-        except AgentError as exc:
-            return exc
-        rt.store.cache_reply(did, t, reply.to_json())
-        return reply
-
-    missing = [(t, p) for t, p in turns.items() if t not in cached]
-    results: dict[int, AgentReply | AgentError] = {
-        t: AgentReply.from_json(r) for t, r in cached.items()}
-    if missing:
-        with ThreadPoolExecutor(max_workers=min(len(missing), 16)) as pool:
-            for (t, _), res in zip(missing, pool.map(run, missing), strict=True):
-                results[t] = res
-    for t, p in turns.items():
-        res = results[t]
-        if snap.state.status != Status.ACTIVE:
-            break
-        if isinstance(res, AgentError):
-            turn_failed(rt, did, token, snap, p, action.round, res, protocol)
-        else:
-            commit_reply(rt, did, token, snap, protocol, p, action.round, res,
-                         cached=t in cached)
-    return len(turns)
 
 
 def turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Participant,
