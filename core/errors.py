@@ -20,13 +20,6 @@ class BadRequest(OrchestratorError):
     code = "bad_request"
 
 
-class Forbidden(OrchestratorError):
-    """The acting participant lacks the permission the action needs."""
-
-    status = 403
-    code = "forbidden"
-
-
 class NotFound(OrchestratorError):
     status = 404
     code = "not_found"
@@ -71,3 +64,10 @@ class AgentError(OrchestratorError):
     def __init__(self, message: str, *, transient: bool = False, **details: object) -> None:
         super().__init__(message, **details)
         self.transient = transient
+
+
+class Forbidden(OrchestratorError):
+    """The caller is known but may not do this to this object."""
+
+    status = 403
+    code = "forbidden"

@@ -9,6 +9,7 @@ from core.settings import Settings
 from core.store import Store
 from workers.backends import Backends
 from workers.engine import Runtime
+from workers.instrumented import InstrumentedBackends
 
 STEP_TASK = "discussion.step"
 HUMAN_TURN_TASK = "discussion.human_turn_check"
@@ -24,7 +25,7 @@ def runtime_for(app: Celery) -> Runtime:
         rt = Runtime(
             settings=settings,
             store=Store(client, events_maxlen=settings.events_maxlen),
-            backends=Backends(settings),
+            backends=InstrumentedBackends(Backends(settings)),  # type: ignore[arg-type]
             enqueue=lambda did: app.send_task(STEP_TASK, args=[did]),
             schedule_check=lambda did, deadline, delay: app.send_task(
                 HUMAN_TURN_TASK, args=[did, deadline], countdown=delay),
