@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core import audit
 from core.errors import Conflict
 from core.models import Participant, Status, StopReason
 from core.store import Commit
@@ -29,6 +30,8 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status]] = {
     "cancel": (NON_TERMINAL, Status.CANCELLED),
     "end": (NON_TERMINAL, Status.COMPLETED),
 }
+AUDIT_ACTIONS = {"pause": "discussion.paused", "resume": "discussion.resumed",
+                 "cancel": "discussion.cancelled", "end": "discussion.ended"}
 
 
 def transition(svc: Services, discussion_id: str, action: str, *, by: Participant | None = None,
@@ -67,6 +70,10 @@ def transition(svc: Services, discussion_id: str, action: str, *, by: Participan
                                                    allowed_statuses=(current,)))
         except Conflict:
             continue
+        audit.record(svc.store.r, discussion_id,
+                     actor=by.participant_id if by else None, action=AUDIT_ACTIONS[action],
+                     details={"previous": current.value, **({"reason": reason} if reason
+                                                            else {})})
         if target == Status.ACTIVE:
             svc.dispatch(discussion_id)
         return target

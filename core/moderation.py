@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from core import keys, lifecycle, scripts
+from core import audit, keys, lifecycle, scripts
 from core.clock import iso
 from core.control_models import HeldMessage, ModerationBody
 from core.errors import Conflict, DiscussionNotFound, Forbidden, NotFound, ParticipantNotFound
@@ -48,6 +48,10 @@ def moderate(svc: Services, discussion_id: str, body: ModerationBody) -> Status:
         set_muted(svc.store, snap, body.participant_id or "", body.action == "mute", event)
     else:
         review(svc, snap, body.held_id or "", body.action == "approve", event)
+    audit.record(svc.store.r, discussion_id, actor=actor.participant_id,
+                 action=f"moderation.{body.action}",
+                 target=body.participant_id or body.held_id,
+                 details={"reason": body.reason} if body.reason else {})
     if snap.state.status == Status.ACTIVE:
         svc.dispatch(discussion_id)  # the next speaker may have changed
     return svc.store.state(discussion_id).status

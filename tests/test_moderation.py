@@ -105,6 +105,12 @@ def test_mute_unmute_and_floor_state(client, store: Store) -> None:
     kinds = [(e.data["action"], e.data.get("participant_id")) for e in
              store.events_after(did, "0") if e.type == "moderation"]
     assert kinds == [("mute", john), ("unmute", john), ("floor", john)]
+    from core import audit
+
+    logged = [(e["action"], e["actor"], e["target"]) for e in audit.entries(store.r, did)
+              if e["action"].startswith("moderation.")]
+    assert logged == [("moderation.mute", ann, john), ("moderation.unmute", ann, john),
+                      ("moderation.floor", ann, john)]
     # Floor and mute belong to moderated discussions.
     rr = client.post("/v1/discussions", json={**moderated(), "protocol": "round_robin"}).json
     assert act(client, rr["id"], by=people(rr)["Ann"], action="mute",
