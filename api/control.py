@@ -66,31 +66,38 @@ def _lifecycle(discussion_id: str, action: str) -> Any:
 @bp.post("/<discussion_id>/pause", responses={200: ActionResult, **ERRORS},
          openapi_extensions=LIFECYCLE_DOC)
 def pause(path: DiscussionPath) -> Any:
-    """Pause: pending, active or waiting_for_human -> paused (409 otherwise). A turn in
-    flight is kept and committed after resume; a person's wait restarts on resume."""
+    """Pause the discussion.
+
+    pending, active or waiting_for_human -> paused (409 otherwise). A turn in flight is kept
+    and committed after resume; a person's wait restarts on resume."""
     return _lifecycle(path.discussion_id, "pause")
 
 
 @bp.post("/<discussion_id>/resume", responses={200: ActionResult, **ERRORS},
          openapi_extensions=LIFECYCLE_DOC)
 def resume(path: DiscussionPath) -> Any:
-    """Resume: paused -> active (409 otherwise); the next step is scheduled."""
+    """Resume a paused discussion.
+
+    paused -> active (409 otherwise); the next step is scheduled."""
     return _lifecycle(path.discussion_id, "resume")
 
 
 @bp.post("/<discussion_id>/cancel", responses={200: ActionResult, **ERRORS},
          openapi_extensions=LIFECYCLE_DOC)
 def cancel(path: DiscussionPath) -> Any:
-    """Cancel: any unfinished status -> cancelled, `stop_reason` `cancelled` (409 when
-    already finished)."""
+    """Cancel the discussion.
+
+    Any unfinished status -> cancelled, `stop_reason` `cancelled` (409 when finished)."""
     return _lifecycle(path.discussion_id, "cancel")
 
 
 @bp.post("/<discussion_id>/moderation",
          responses={200: ActionResult, 403: ErrorBody, **ERRORS})
 def moderate(path: DiscussionPath, body: ModerationBody) -> Any:
-    """One moderation action by `by` (needs `moderate`, else 403): `floor` (participant_id
-    speaks next), `approve`/`reject` (held_id), `mute`/`unmute` (participant_id), `pause`,
+    """Run one moderation action.
+
+    By `by` (needs `moderate`, else 403): `floor` (participant_id speaks next),
+    `approve`/`reject` (held_id), `mute`/`unmute` (participant_id), `pause`,
     `resume`, `end` (completed, `stop_reason` `moderator`). floor, approve, reject, mute and
     unmute apply to `moderated` discussions (409 elsewhere)."""
     status = moderation.moderate(ext().services(), path.discussion_id, body)
@@ -109,8 +116,10 @@ def list_held(path: DiscussionPath) -> Any:
 
 @bp.post("/<discussion_id>/votes", responses={201: Message, 202: HeldMessage, **ERRORS})
 def cast_vote(path: DiscussionPath, body: CastVote) -> Any:
-    """A person's ballot (`yes`, `no`, `abstain`, optional `reason`) in a consensus
-    discussion; it is their turn's message. 409 when the discussion is not waiting for this
+    """Cast a person's vote in a consensus discussion.
+
+    `yes`, `no` or `abstain` with an optional `reason`; it is their turn's message. 409 when the
+    discussion is not waiting for this
     participant's vote. Honours `Idempotency-Key`."""
     result = votes.cast_vote(ext().services(), path.discussion_id, body, idempotency_key())
     return post_response(result)

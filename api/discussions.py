@@ -123,9 +123,10 @@ def list_messages(path: DiscussionPath, query: MessagesQuery) -> Any:
 @bp.post("/<discussion_id>/messages",
          responses={201: Message, 202: HeldMessage, 409: ErrorBody, **ERRORS})
 def post_message(path: DiscussionPath, body: PostMessage) -> Any:
-    """Post a participant's message; an `Idempotency-Key` header makes retries safe.
+    """Post a participant's message.
 
-    201 with the message; 202 with `{held_id, status: "held", message}` when a moderated
+    An `Idempotency-Key` header makes retries safe. 201 with the message; 202 with `{held_id,
+    status: "held", message}` when a moderated
     discussion with `require_approval` holds it for a moderator; 409 when the discussion or
     the protocol does not allow this post now (finished, not your turn, muted)."""
     result = service.post_message(ext().services(), path.discussion_id, body,
