@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from core import keys
 from core.redis_client import make_redis
 from core.settings import Settings
 from tests.e2e import people, two_agents_and_john
@@ -64,6 +65,7 @@ class Worker:
 
 def test_human_turn_survives_worker_restarts(isolated, tmp_path: Path) -> None:
     settings, client = isolated
+    state = make_redis(settings)
     workers: list[Worker] = []
     try:
         workers.append(Worker(settings, tmp_path / "w1.log"))
@@ -76,6 +78,7 @@ def test_human_turn_survives_worker_restarts(isolated, tmp_path: Path) -> None:
             return client.get(f"/v1/discussions/{d}").json
 
         wait_for(lambda: status()["status"] == "waiting_for_human", timeout=60)
+        wait_for(lambda: not state.exists(keys.lock(did)), timeout=30)
         workers[0].stop(signal.SIGTERM)
         assert status()["status"] == "waiting_for_human"
         workers.append(Worker(settings, tmp_path / "w2.log"))
@@ -89,6 +92,9 @@ def test_human_turn_survives_worker_restarts(isolated, tmp_path: Path) -> None:
         s2 = client.post("/v1/discussions", json=two_agents_and_john(
             rounds=1, human_turn_timeout_s=3600)).json
         wait_for(lambda: status(s2["id"])["status"] == "waiting_for_human", timeout=60)
+        # The crash hits while the person is being waited for, after the step let go of its
+        # lease (a crash inside a step is the reconciler's and the lease TTL's business).
+        wait_for(lambda: not state.exists(keys.lock(s2["id"])), timeout=30)
         workers[1].stop(signal.SIGKILL)
         workers.append(Worker(settings, tmp_path / "w3.log"))
         resp = client.post(f"/v1/discussions/{s2['id']}/messages",
@@ -100,3 +106,4 @@ def test_human_turn_survives_worker_restarts(isolated, tmp_path: Path) -> None:
     finally:
         for w in workers:
             w.stop(signal.SIGTERM)
+        state.close()
