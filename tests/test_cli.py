@@ -254,3 +254,44 @@ def test_stream_url_carries_the_resume_point_but_never_the_token() -> None:
         "wss://orch.example/base/v1/discussions/disc_1/stream?last_event_id=5-1"
     assert Client("http://h:1").stream_url("disc_1", None) == \
         "ws://h:1/v1/discussions/disc_1/stream"
+
+
+def test_real_lifecycle_moderation_and_vote_endpoints(live_server: str) -> None:
+    """pause/resume and a moderation verb on a moderated discussion; a vote in a consensus one."""
+    body = {"topic": "Retro", "protocol": "moderated", "max_rounds": 3,
+            "agents": [{"persona": "Facilitator", "provider": "simulated",
+                        "params": {"latency_ms": 300}}],
+            "humans": [{"user_id": "mo", "name": "Mo",
+                        "permissions": ["read", "write", "moderate"]}]}
+    session = start(live_server, body)
+    did = session["id"]
+    agent, mo = (p["participant_id"] for p in session["participants"])
+    url = ["--url", live_server]
+    res = cli(*url, "moderate", did, "pause", "--as", mo, "--reason", "coffee")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["status"] == "paused"
+    res = cli(*url, "moderate", did, "resume", "--as", mo)
+    assert json.loads(res.output)["action"] == "resume"
+    res = cli(*url, "moderate", did, "mute", "--as", mo, "--target", agent)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["detail"] == {"participant_id": agent, "by": mo}
+    res = cli(*url, "moderate", did, "end", "--as", mo)
+    assert json.loads(res.output)["status"] == "completed"
+    refused = cli(*url, "moderate", did, "pause", "--as", mo)
+    assert refused.exit_code == 1 and "409" in refused.output
+
+    vote_body = {"topic": "Adopt passkeys", "protocol": "consensus", "max_rounds": 1,
+                 "agents": [{"persona": "Security Expert", "provider": "simulated"}],
+                 "humans": [{"user_id": "alice", "name": "Alice"}]}
+    session = start(live_server, vote_body)
+    did = session["id"]
+    alice = session["participants"][1]["participant_id"]
+    wait_for(lambda: requests.get(f"{live_server}/v1/discussions/{did}", timeout=5)
+             .json()["waiting_for"] == alice, timeout=30)
+    res = cli(*url, "vote", did, "yes", "--as", alice, "--reason", "Phishing-resistant.")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["message_type"] == "vote"
+    wait_for(lambda: requests.get(f"{live_server}/v1/discussions/{did}", timeout=5)
+             .json()["status"] == "completed", timeout=30)
+    shown = cli(*url, "show", did)
+    assert "outcome:" in shown.output and "decision" in shown.output

@@ -187,7 +187,7 @@ def test_moderator_sees_offered_actions_and_the_token_travels(actions_server: st
     form = page.locator("form.action-fake_hold")
     form.get_by_label("reason (optional)").fill("coffee break")
     form.get_by_role("button", name="Fake hold").click()
-    expect(form.locator(".act-status")).to_have_text("done")
+    expect(page.locator("#mod-status")).to_have_text("fake hold: done")
     assert action_calls == [{"action": "fake_hold", "discussion_id": did,
                              "auth": "Bearer tok-xyz",
                              "body": {"participant_id": mo, "reason": "coffee break"}}]
@@ -197,7 +197,7 @@ def test_moderator_sees_offered_actions_and_the_token_travels(actions_server: st
     mod.get_by_label("action").select_option("spotlight")
     mod.get_by_label("participant id (optional)").select_option(pat)
     mod.get_by_role("button", name="Fake moderation").click()
-    expect(mod.locator(".act-status")).to_have_text("done")
+    expect(page.locator("#mod-status")).to_have_text("fake moderation: done")
     assert action_calls[-1]["body"] == {"by": mo, "action": "spotlight", "participant_id": pat,
                                         "reason": None}
 
@@ -347,3 +347,67 @@ def test_contrast_labels_and_keyboard_order(live_server: str, page: Page) -> Non
     page.goto(f"{live_server}/ui/")
     expect(page.locator("#discussions li")).to_have_count(1)
     assert page.evaluate(CONTRAST_JS) == []
+
+
+def test_person_votes_in_a_consensus_discussion(live_server: str, page: Page) -> None:
+    body = {
+        "topic": "Adopt passkeys", "protocol": "consensus", "max_rounds": 2,
+        "consensus": {"decision_rule": "majority", "quorum": 0.5},
+        "agents": [{"persona": "Security Expert", "provider": "simulated"},
+                   {"persona": "Backend Developer", "provider": "simulated"}],
+        "humans": [{"user_id": "alice", "name": "Alice"}],
+    }
+    resp = requests.post(f"{live_server}/v1/discussions", json=body, timeout=10)
+    assert resp.status_code == 201, resp.text
+    session = resp.json()
+    alice = session["participants"][2]["participant_id"]
+    page.goto(f"{live_server}/ui/discussions/{session['id']}?as={alice}")
+    expect(page.locator("#turn-hint")).to_have_text("It is your turn.")
+    expect(page.locator("#vote-section")).to_be_visible()
+    expect(page.locator("#mod-section")).to_be_hidden()  # Alice has no `moderate`
+    form = page.locator("form.action-votes")
+    form.get_by_label("vote", exact=True).select_option("yes")
+    form.get_by_label("reason (optional)").fill("Passkeys resist phishing.")
+    form.get_by_role("button", name="Cast vote").click()
+    expect(page.locator("#vote-status")).to_have_text("Cast vote: done")
+    expect(page.locator("#transcript li.msg-person")).to_contain_text("Passkeys resist phishing.")
+    expect(page.locator("#status")).to_have_text("completed")
+    expect(page.locator("#outcome")).to_contain_text("decision")
+    final = requests.get(f"{live_server}/v1/discussions/{session['id']}", timeout=10).json()
+    assert final["outcome"]["decision"] in page.locator("#outcome").inner_text()
+
+
+def test_moderator_pauses_resumes_and_cancels(live_server: str, page: Page) -> None:
+    body = {
+        "topic": "Retro", "max_rounds": 5, "protocol": "moderated",
+        "agents": [{"persona": "Facilitator", "provider": "simulated",
+                    "params": {"latency_ms": 400}}],
+        "humans": [{"user_id": "mo", "name": "Mo", "role": "moderator",
+                    "permissions": ["read", "write", "moderate"]}],
+    }
+    session = requests.post(f"{live_server}/v1/discussions", json=body, timeout=10).json()
+    did = session["id"]
+    mo = session["participants"][1]["participant_id"]
+    page.goto(f"{live_server}/ui/discussions/{did}?as={mo}")
+    mod = page.locator("#mod-actions")
+    expect(mod.get_by_role("button", name="Resume")).to_be_disabled()
+    page.locator("form.action-pause").get_by_label("reason (optional)").fill("coffee")
+    mod.get_by_role("button", name="Pause").click()
+    expect(page.locator("#status")).to_have_text("paused")
+    expect(mod.get_by_role("button", name="Pause")).to_be_disabled()
+    mod.get_by_role("button", name="Resume").click()
+    expect(page.locator("#status")).not_to_have_text("paused")
+    # A moderation verb through the generic form: mute the facilitator.
+    moderation = page.locator("form.action-moderation")
+    moderation.get_by_label("action").select_option("mute")
+    moderation.get_by_label("participant id (optional)").select_option(
+        session["participants"][0]["participant_id"])
+    moderation.get_by_role("button", name="Apply").click()
+    expect(page.locator("#mod-status")).to_have_text("Apply: done")
+    expect(page.locator("#transcript li.note", has_text="Moderation: mute")).to_have_count(1)
+    mod.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#status")).to_have_text("cancelled")
+    expect(page.locator("#outcome")).to_contain_text("cancelled")
+    expect(page.locator("#mod-actions button").first).to_be_disabled()
+    audit = requests.get(f"{live_server}/v1/discussions/{did}", timeout=10).json()
+    assert audit["status"] == "cancelled"

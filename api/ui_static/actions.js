@@ -13,6 +13,7 @@ const Actions = (() => {
   const ACTORS = ["by", "actor_id", "moderator_id", "voter_id", "participant_id"];
   const TARGET = /^(participant_id|target|target_id|target_participant_id|speaker_id|to)$/;
   const selfField = (props) => ACTORS.find((a) => props.some((p) => p.name === a));
+  const LABELS = { votes: "Cast vote", moderation: "Apply" };
   const ACTION_PATH = /^\/v1\/discussions\/\{[^}]+\}\/([A-Za-z0-9_-]+)$/;
 
   async function discover() {
@@ -91,12 +92,14 @@ const Actions = (() => {
     const actor = selfField(action.props);
     const fields = action.props.filter((p) => p.name !== actor)
       .map((p) => field(action, p, ctx, idx)).filter(Boolean);
-    const status = el("span", { class: "act-status", role: "status" });
-    const label = action.name.replaceAll("_", " ").replaceAll("-", " ");
+    // Feedback goes to the section's status line, which outlives the forms (they are rebuilt
+    // when the discussion's status changes).
+    const status = isVote(action.name) ? ctx.voteStatus : ctx.modStatus;
+    const label = LABELS[action.name] || action.name.replaceAll("_", " ").replaceAll("-", " ");
     const button = el("button", { type: "submit", text: label[0].toUpperCase() + label.slice(1),
                                   disabled: !fitsStatus(action.name, ctx.session.status) });
     const f = el("form", { class: `action action-${action.name}`, "data-action": action.name },
-                 ...fields, button, status);
+                 ...fields, button);
     f.addEventListener("submit", async (e) => {
       e.preventDefault();
       const body = {};
@@ -110,14 +113,14 @@ const Actions = (() => {
         else body[p.name] = input.value;
       }
       button.disabled = true;
-      status.textContent = "…";
+      status.textContent = `${label}…`;
       try {
         const result = await api(`/v1/discussions/${encodeURIComponent(ctx.did)}/${action.name}`,
                                  { method: "POST", body });
-        status.textContent = result && result.status === "held" ? "held for approval" : "done";
+        status.textContent = `${label}: ${result && result.status === "held" ? "held for approval" : "done"}`;
         ctx.onDone(result);
       } catch (err) {
-        status.textContent = err.message;
+        status.textContent = `${label}: ${err.message}`;
       } finally {
         button.disabled = !fitsStatus(action.name, ctx.session.status);
       }

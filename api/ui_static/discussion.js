@@ -410,6 +410,7 @@
       actions: st.actions, session: st.session, me, people: st.people, did,
       voteBox: $("vote-actions"), voteSection: $("vote-section"),
       modBox: $("mod-actions"), modSection: $("mod-section"),
+      voteStatus: $("vote-status"), modStatus: $("mod-status"),
       onDone: (result) => { if (result && typeof result.seq === "number") addMessage(result); },
     });
   }
