@@ -411,3 +411,42 @@ def test_moderator_pauses_resumes_and_cancels(live_server: str, page: Page) -> N
     expect(page.locator("#mod-actions button").first).to_be_disabled()
     audit = requests.get(f"{live_server}/v1/discussions/{did}", timeout=10).json()
     assert audit["status"] == "cancelled"
+
+
+def test_moderator_approves_a_held_post(live_server: str, browser: Browser) -> None:
+    """Two tabs: Pat's post is held; Mo sees it listed and approves it; both see it appear."""
+    body = {"topic": "Approvals", "protocol": "moderated", "max_rounds": 3,
+            "require_approval": True,
+            "agents": [{"persona": "Facilitator", "provider": "simulated",
+                        "params": {"latency_ms": 5000}}],
+            "humans": [{"user_id": "mo", "name": "Mo",
+                        "permissions": ["read", "write", "moderate"]},
+                       {"user_id": "pat", "name": "Pat"}]}
+    resp = requests.post(f"{live_server}/v1/discussions", json=body, timeout=10)
+    assert resp.status_code == 201, resp.text
+    session = resp.json()
+    did = session["id"]
+    mo, pat = (p["participant_id"] for p in session["participants"][1:])
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        mod_page, pat_page = ctx.new_page(), ctx.new_page()
+        mod_page.goto(f"{live_server}/ui/discussions/{did}?as={mo}")
+        pat_page.goto(f"{live_server}/ui/discussions/{did}?as={pat}")
+        expect(pat_page.locator("#send")).to_be_enabled()
+        pat_page.fill("#content", "Can we talk about on-call?")
+        pat_page.click("#send")
+        expect(pat_page.locator("#post-status")).to_have_text("Held for a moderator's approval.")
+        expect(mod_page.locator("#transcript li.note", has_text="held")).to_have_count(1)
+        form = mod_page.locator("form.action-moderation")
+        form.get_by_label("action").select_option("approve")
+        held = form.get_by_label("held id (optional)")
+        expect(held.locator("option", has_text="Can we talk about on-call?")).to_have_count(1)
+        held.select_option(label="Pat: Can we talk about on-call?")
+        form.get_by_role("button", name="Apply").click()
+        expect(mod_page.locator("#mod-status")).to_have_text("Apply: done")
+        for pg in (mod_page, pat_page):
+            expect(pg.locator("#transcript li.msg-person .text",
+                              has_text="Can we talk about on-call?")).to_have_count(1)
+    finally:
+        requests.delete(f"{live_server}/v1/discussions/{did}", timeout=10)
+        ctx.close()

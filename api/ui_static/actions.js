@@ -68,6 +68,10 @@ const Actions = (() => {
       input = el("select", { id, name: prop.name },
         prop.required ? null : el("option", { value: "", text: "(none)" }),
         ...[...ctx.people.values()].map((p) => el("option", { value: p.participant_id, text: p.name })));
+    } else if (prop.name === "held_id") {
+      // Posts waiting for approval, listed for the moderator to pick (typed in if unavailable).
+      input = el("select", { id, name: prop.name, class: "held-select" });
+      fillHeld(input, ctx.did);
     } else if (Array.isArray(s.enum)) {
       input = el("select", { id, name: prop.name },
         ...s.enum.map((v) => el("option", { value: v, text: String(v) })));
@@ -86,6 +90,26 @@ const Actions = (() => {
     }
     if (prop.required) input.required = true;
     return el("div", { class: "field" }, label, input);
+  }
+
+  // Lists the held posts in a select, keeping the choice when it is still held.
+  async function fillHeld(select, did) {
+    try {
+      const { held } = await api(`/v1/discussions/${encodeURIComponent(did)}/held`);
+      const keep = select.value;
+      select.replaceChildren(el("option", { value: "", text: "(none)" }), ...(held || []).map((h) => {
+        const m = h.message || {};
+        return el("option", { value: h.held_id,
+                              text: `${m.participant_name || ""}: ${(m.content || "").slice(0, 60)}` });
+      }));
+      if ([...select.options].some((o) => o.value === keep)) select.value = keep;
+    } catch (err) {
+      select.replaceWith(el("input", { id: select.id, name: select.name }));
+    }
+  }
+
+  function refreshHeld(did) {
+    for (const select of document.querySelectorAll("select.held-select")) fillHeld(select, did);
   }
 
   function form(action, ctx, idx) {
@@ -149,5 +173,5 @@ const Actions = (() => {
     ctx.modBox.replaceChildren(...(canModerate ? mods.map((a, i) => form(a, ctx, i)) : []));
   }
 
-  return { discover, render };
+  return { discover, render, refreshHeld };
 })();

@@ -251,10 +251,15 @@
         note(`${(person(d.participant_id) || {}).name || d.participant_id || "someone"} voted` +
              (d.choice || d.vote ? `: ${d.choice || d.vote}` : ""));
         break;
+      case "held":
+        note(`A post by ${(person(d.participant_id) || {}).name || d.participant_id} is held for a moderator's approval.`);
+        Actions.refreshHeld(did);
+        break;
       case "moderation": {
         const name = (pid) => (person(pid) || {}).name || pid;
         note([`Moderation: ${d.action || "action"}`, d.participant_id && `for ${name(d.participant_id)}`,
               d.by && `by ${name(d.by)}`, d.reason && `(${d.reason})`].filter(Boolean).join(" "));
+        Actions.refreshHeld(did);
         break;
       }
       default:
