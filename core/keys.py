@@ -44,6 +44,11 @@ def replies(discussion_id: str) -> str:
     return f"discussion:{discussion_id}:replies"
 
 
+def nudge(discussion_id: str) -> str:
+    """Set (with a TTL) when the reconciler re-enqueued a step, so it nudges once per window."""
+    return f"discussion:{discussion_id}:nudge"
+
+
 def idempotency(discussion_id: str, key: str) -> str:
     """A posted message's response, remembered under the client's Idempotency-Key."""
     return f"discussion:{discussion_id}:idem:{key}"
@@ -64,6 +69,7 @@ def discussion_keys(discussion_id: str) -> list[str]:
         lock(discussion_id),
         events(discussion_id),
         replies(discussion_id),
+        nudge(discussion_id),
     ]
 
 

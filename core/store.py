@@ -11,7 +11,7 @@ import redis
 
 from core import keys, scripts
 from core.clock import iso
-from core.errors import Conflict, DiscussionNotFound, StaleLease
+from core.errors import AttemptsExhausted, Conflict, DiscussionNotFound, StaleLease
 from core.models import (
     DiscussionConfig,
     DiscussionState,
@@ -280,17 +280,27 @@ class Store:
             raise DiscussionNotFound(f"discussion {discussion_id} not found")
         return token or None
 
-    def release(self, discussion_id: str, token: int) -> tuple[int, Status | None]:
-        """Drop the lease if still ours; the discussion's seq and status at that moment."""
+    def release(self, discussion_id: str, token: int, *,
+                park_at_seq: int | None = None) -> tuple[int, Status | None]:
+        """Drop the lease if still ours; the discussion's seq and status at that moment.
+
+        `park_at_seq` marks an active discussion idle (the reconciler skips it) when its seq
+        is still the one the step saw.
+        """
         _, seq, status = self._release(
-            keys=[keys.lock(discussion_id), keys.state(discussion_id)], args=[token]
+            keys=[keys.lock(discussion_id), keys.state(discussion_id)],
+            args=[token, "" if park_at_seq is None else park_at_seq],
         )
         return int(seq), (Status(status) if status else None)
 
     def begin_turn(
-        self, discussion_id: str, token: int, turn: int, started: dict[str, Any]
+        self, discussion_id: str, token: int, turn: int, started: dict[str, Any],
+        max_attempts: int = 1_000_000,
     ) -> dict[str, Any] | None:
-        """Announce a turn once (fenced); the cached reply if an earlier attempt got one."""
+        """Announce a turn once (fenced); the cached reply if an earlier attempt got one.
+
+        Raises AttemptsExhausted when the turn was already begun `max_attempts` times.
+        """
         ok, payload = self._begin(
             keys=[
                 keys.state(discussion_id),
@@ -298,8 +308,11 @@ class Store:
                 keys.events(discussion_id),
                 keys.replies(discussion_id),
             ],
-            args=[token, turn, json.dumps(started), self.events_maxlen],
+            args=[token, turn, json.dumps(started), self.events_maxlen, max_attempts],
         )
+        if int(ok) == 2:
+            raise AttemptsExhausted(f"turn {turn} of {discussion_id} was begun {payload} times "
+                                    "without completing", attempts=int(payload))
         if not int(ok):
             raise StaleLease(f"turn {turn} of {discussion_id}: {payload}", reason=payload)
         return json.loads(payload) if payload else None

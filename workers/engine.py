@@ -16,8 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import redis
+from celery.exceptions import SoftTimeLimitExceeded
+
 from core.clock import iso
-from core.errors import AgentError, DiscussionNotFound, StaleLease
+from core.errors import AgentError, AttemptsExhausted, Conflict, DiscussionNotFound, StaleLease
 from core.ids import new_id
 from core.models import Message, Participant, ParticipantType, Status, StopReason
 from core.settings import Settings
@@ -74,12 +77,26 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
         seen_seq = snap.state.seq
     except StaleLease:
         log.info("step for %s lost its lease; a newer step carries on", discussion_id)
-        return Outcome.STALE
+        outcome = Outcome.STALE
     except DiscussionNotFound:
-        return Outcome.GONE
+        outcome = Outcome.GONE
+    except (redis.ConnectionError, redis.TimeoutError, SoftTimeLimitExceeded):
+        # Transient or a timeout: the task retries or re-enqueues; a turn that keeps failing
+        # this way is stopped by the attempts cap in begin_turn.
+        raise
+    except Exception as exc:
+        # A bug or corrupt state: record it on the discussion (fenced, while the lease is
+        # still ours) so it fails visibly instead of stalling or crashing workers forever.
+        log.exception("step of %s failed", discussion_id)
+        _record_failure(rt, discussion_id, token, StopReason.INTERNAL_ERROR,
+                        f"step raised {type(exc).__name__}: {exc}"[:500])
+        outcome = Outcome.IDLE
     finally:
         try:
-            seq, status = store.release(discussion_id, token)
+            seq, status = store.release(
+                discussion_id, token,
+                park_at_seq=seen_seq if outcome == Outcome.IDLE and seen_seq >= 0 else None,
+            )
         except Exception:  # noqa: BLE001 - the lease expires by itself; log and go on
             log.exception("releasing the lease of %s failed", discussion_id)
             seq, status = seen_seq, None
@@ -87,6 +104,23 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
     if outcome == Outcome.IDLE and seq != seen_seq and status == Status.ACTIVE:
         outcome = Outcome.MORE
     return outcome
+
+
+def _record_failure(rt: Runtime, did: str, token: int, reason: StopReason, error: str) -> None:
+    """Fail the discussion with `reason` and `error`, fenced by our lease."""
+    try:
+        previous = rt.store.state(did).status
+        rt.store.commit(
+            did,
+            Commit(updates={"status": Status.FAILED.value, "stop_reason": reason.value,
+                            "error": error},
+                   events=[("status", {"status": Status.FAILED.value,
+                                       "previous": previous.value,
+                                       "reason": reason.value, "error": error})]),
+            token=token, lease_ttl_ms=rt.settings.lease_ttl_ms,
+        )
+    except (StaleLease, Conflict, DiscussionNotFound):
+        pass  # a newer step, a terminal status or a deletion already settled it
 
 
 def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
@@ -114,11 +148,19 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
         if speaker is None:  # a protocol bug: never let it spin
             raise StaleLease(f"protocol chose unknown participant {action.participant_id}")
         turn = snap.state.turn
-        cached = store.begin_turn(
-            did, token, turn,
-            {"turn": turn, "round": action.round, "participant_id": speaker.participant_id,
-             "participant_name": speaker.name},
-        )
+        try:
+            cached = store.begin_turn(
+                did, token, turn,
+                {"turn": turn, "round": action.round, "participant_id": speaker.participant_id,
+                 "participant_name": speaker.name},
+                max_attempts=settings.step_max_attempts,
+            )
+        except AttemptsExhausted as exc:
+            _record_failure(rt, did, token, StopReason.STEP_ATTEMPTS,
+                            f"turn {turn} ({speaker.name}) was attempted "
+                            f"{exc.details['attempts']} times without completing: each "
+                            "attempt's worker crashed or timed out")
+            return Outcome.IDLE
         try:
             reply = AgentReply.from_json(cached) if cached else _call_agent(
                 rt, did, snap, speaker, action, protocol.instructions(_view(snap), speaker)

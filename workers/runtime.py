@@ -11,6 +11,7 @@ from workers.backends import Backends
 from workers.engine import Runtime
 
 STEP_TASK = "discussion.step"
+RECONCILE_TASK = "discussion.reconcile"
 
 
 def runtime_for(app: Celery) -> Runtime:
