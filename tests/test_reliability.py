@@ -108,18 +108,23 @@ def test_fewer_crashes_than_the_cap_still_complete_each_turn_once(
 
 def test_an_unexpected_exception_is_recorded_on_the_discussion(
         rt: Runtime, store: Store, r: redis.Redis) -> None:
-    did = _create(store, provider="boom")
+    did = _create(store)
+    r.hset(keys.state(did), "pstate", "{corrupt")  # a step cannot even read its snapshot
     assert run_step(rt, did) == Outcome.IDLE
-    st = store.state(did)
-    assert st.status == Status.FAILED
-    assert st.stop_reason == "internal_error"
-    assert "RuntimeError" in (st.error or "") and "backend bug" in (st.error or "")
+    raw = r.hgetall(keys.state(did))
+    assert raw["status"] == "failed"
+    assert raw["stop_reason"] == "internal_error"
+    assert "JSONDecodeError" in raw["error"]
+    last = store.events_after(did, "0")[-1]
+    assert last.type == "status" and last.data["reason"] == "internal_error"
     assert not r.exists(keys.lock(did))  # the lease was released, not left to expire
     assert not r.sismember(keys.ACTIVE, did)
 
 
-def test_agent_errors_stay_turn_failures_not_internal_errors(rt: Runtime, store: Store) -> None:
-    did = _create(store, provider="flaky")
+@pytest.mark.parametrize("provider", ["flaky", "boom"])
+def test_agent_errors_stay_turn_failures_not_internal_errors(
+        rt: Runtime, store: Store, provider: str) -> None:
+    did = _create(store, provider=provider)
     while run_step(rt, did) == Outcome.MORE:
         pass
     st = store.state(did)
