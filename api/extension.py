@@ -15,6 +15,7 @@ from core.settings import Settings
 from core.store import Store
 
 STEP_TASK = "discussion.step"
+HUB_CLIENT_NAME = "orchestrator-stream-hub"  # the one stream-reading connection per process
 
 
 class Orchestrator:
@@ -94,7 +95,9 @@ class Orchestrator:
                     from api.hub import StreamHub
 
                     self._hub = StreamHub(
-                        lambda: make_redis(self.settings, blocking_timeout_s=1.0)
+                        lambda: make_redis(self.settings, blocking_timeout_s=1.0,
+                                           client_name=HUB_CLIENT_NAME),
+                        queue_size=self.settings.ws_viewer_queue,
                     )
         return self._hub
 

@@ -9,7 +9,8 @@ from redis.retry import Retry
 from core.settings import Settings
 
 
-def make_redis(settings: Settings, *, blocking_timeout_s: float | None = None) -> redis.Redis:
+def make_redis(settings: Settings, *, blocking_timeout_s: float | None = None,
+               client_name: str | None = None) -> redis.Redis:
     """A pooled client with short timeouts, so a dead Redis fails fast instead of hanging.
 
     `blocking_timeout_s` widens the read timeout for clients that issue blocking reads
@@ -29,5 +30,7 @@ def make_redis(settings: Settings, *, blocking_timeout_s: float | None = None) -
         # One quick retry covers a connection the server closed while idle; more would turn a
         # Redis outage into a hang.
         retry=Retry(NoBackoff(), 1),
+        # Named connections (CLIENT LIST) let operators and tests see which role holds them.
+        client_name=client_name,
     )
     return redis.Redis(connection_pool=pool)

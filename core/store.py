@@ -425,6 +425,31 @@ class Store:
         raw = self.r.xrange(keys.events(discussion_id), count=1)
         return raw[0][0] if raw else None
 
+    def events_trimmed_after(self, discussion_id: str, after: str) -> str | None:
+        """The first retained event id if some event after `after` is no longer kept, else None.
+
+        Trimming (MAXLEN on every write, MINID by the reconciler) only ever removes the oldest
+        entries, so an event after `after` is gone exactly when `after` lies before the first
+        retained entry and something was trimmed. Redis 7 counts every entry ever added
+        (`entries-added`), which tells whether anything was; older servers fall back to
+        presuming a loss unless the first retained id is the immediate successor of `after`.
+        """
+        try:
+            info = self.r.xinfo_stream(keys.events(discussion_id))
+        except redis.ResponseError:  # no stream (yet)
+            return None
+        first = info.get("first-entry")
+        first_id = first[0] if first else None
+        wanted = stream_id_key(after)
+        if first_id is None or stream_id_key(first_id) <= wanted:
+            return None
+        added = info.get("entries-added")
+        if added is not None:
+            return first_id if int(added) > int(info.get("length", 0)) else None
+        head = stream_id_key(first_id)
+        successor = head == (wanted[0], wanted[1] + 1) or head == (wanted[0] + 1, 0)
+        return None if successor or wanted == (0, 0) else first_id
+
 
 def decode_event(event_id: str, fields: dict[str, str]) -> Event:
     """A stream entry as an Event."""
