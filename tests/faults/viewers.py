@@ -22,6 +22,7 @@ class Viewer(threading.Thread):
         self.seqs: list[int] = []
         self.event_ids: list[str] = []
         self.last_id: str | None = None
+        self.init_cursor: str | None = None  # the first init's last_event_id
         self.connects = 0
         self.resyncs = 0
         self.close_codes: list[int] = []
@@ -60,6 +61,8 @@ class Viewer(threading.Thread):
             if self.last_id is None or self.resyncs:
                 self.seqs = [m["seq"] for m in frame["data"]["messages"]]
             self.last_id = frame["data"]["last_event_id"]
+            if self.init_cursor is None:
+                self.init_cursor = self.last_id
             status = frame["data"]["session"]["status"]
             self.finished = status in TERMINAL
             return
