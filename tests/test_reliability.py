@@ -12,7 +12,7 @@ from core.errors import AgentError
 from core.models import Status
 from core.settings import Settings
 from core.store import Store
-from tests.helpers import agent, config, wait_for
+from tests.helpers import agent, agent_body, config, wait_for
 from workers import reconciler
 from workers.backends import AgentReply, Backends, TurnRequest
 from workers.engine import Outcome, Runtime, run_step
@@ -239,3 +239,21 @@ def test_reconcile_task_recovers_a_lost_enqueue_end_to_end(
     assert summary is not None
     wait_for(lambda: store.state(did).status == Status.COMPLETED, timeout=30)
     assert store.state(did).seq == 4
+
+
+def test_a_broker_that_refuses_the_enqueue_does_not_fail_the_request(
+        settings: Settings, r: redis.Redis, store: Store) -> None:
+    from kombu.exceptions import OperationalError
+
+    from api import create_app
+
+    def broken_broker(did: str) -> None:
+        raise OperationalError("broker unreachable")
+
+    app = create_app({"TESTING": True}, settings=settings, redis_client=r,
+                     dispatch=broken_broker)
+    resp = app.test_client().post("/v1/discussions", json=agent_body(2, 1))
+    assert resp.status_code == 201, resp.get_json()
+    did = resp.get_json()["id"]
+    assert store.state(did).status == Status.PENDING  # accepted; the reconciler will start it
+    assert r.sismember(keys.ACTIVE, did)
