@@ -24,6 +24,7 @@ from simple_websocket import ConnectionClosed
 
 from api.extension import Orchestrator, ext
 from api.hub import Subscription
+from core import metrics
 from core.models import Event
 from core.store import stream_id_key
 
@@ -53,6 +54,7 @@ class Viewer:
             except TimeoutError:
                 # The viewer stopped reading and the socket buffer stayed full: drop it.
                 raise SlowViewer() from None
+        metrics.ws_frame("out")
 
     def send_event(self, event: Event) -> None:
         with self.send_lock:
@@ -137,6 +139,7 @@ class Viewer:
                 raw = self.ws.receive()
                 if raw is None:
                     continue
+                metrics.ws_frame("in")
                 self._handle(raw)
         except ConnectionClosed:
             pass
@@ -199,6 +202,7 @@ def register(sock: Sock) -> None:
     def stream(ws: Any, discussion_id: str) -> None:
         orch = ext()
         viewer = Viewer(ws, orch, discussion_id)
+        metrics.ws_opened()
         try:
             viewer.run(request.args.get("last_event_id"))
         except ConnectionClosed:
@@ -212,6 +216,8 @@ def register(sock: Sock) -> None:
         except Exception:  # noqa: BLE001 - never leak a trace to a viewer
             log.exception("stream of %s failed", discussion_id)
             _close(ws, CLOSE_ERROR, "internal error")
+        finally:
+            metrics.ws_closed()
 
 
 def _close(ws: Any, code: int, reason: str) -> None:

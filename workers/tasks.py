@@ -9,6 +9,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError
 
+from core import logs
 from workers import engine, reconciler
 from workers.runtime import RECONCILE_TASK, STEP_TASK, runtime_for
 
@@ -43,7 +44,9 @@ def step(self: Task, discussion_id: str) -> str:
         return "timeout"
     if outcome == engine.Outcome.MORE:
         rt.enqueue(discussion_id)
-    return outcome.value
+    # Flower shows this result: the outcome, the discussion and the last agent turn it ran.
+    turn = logs.current().get("turn")
+    return f"{outcome.value} {discussion_id}" + (f" turn={turn}" if turn is not None else "")
 
 
 @shared_task(name=RECONCILE_TASK, bind=True, acks_late=True, ignore_result=True)
