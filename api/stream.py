@@ -136,8 +136,12 @@ class Viewer:
         assert self.sub is not None
         try:
             while True:
-                raw = self.ws.receive()
+                # A timeout, because simple-websocket can miss the wake-up when it closes the
+                # socket itself (frame too big, ping unanswered) and leave receive() waiting.
+                raw = self.ws.receive(timeout=1.0)
                 if raw is None:
+                    if not getattr(self.ws, "connected", True):
+                        return
                     continue
                 metrics.ws_frame("in")
                 self._handle(raw)

@@ -34,6 +34,17 @@ class Boom:
         raise RuntimeError("backend bug: list index out of range")
 
 
+class Cut(BaseException):
+    """What gevent's hard time limit raises inside a step (a BaseException)."""
+
+
+class Hangs(Boom):
+    name = "hangs"
+
+    def generate(self, request: TurnRequest) -> AgentReply:
+        raise Cut()
+
+
 class Flaky(Boom):
     name = "flaky"
 
@@ -50,7 +61,8 @@ def enqueued() -> list[str]:
 def rt(settings: Settings, store: Store, enqueued: list[str]) -> Runtime:
     s = settings.model_copy(update={"step_max_attempts": 3, "reconcile_stale_s": 5.0})
     return Runtime(settings=s, store=store,
-                   backends=Backends(s, extra={"boom": Boom(), "flaky": Flaky()}),
+                   backends=Backends(s, extra={"boom": Boom(), "flaky": Flaky(),
+                                                "hangs": Hangs()}),
                    enqueue=enqueued.append)
 
 
@@ -129,6 +141,17 @@ def test_agent_errors_stay_turn_failures_not_internal_errors(
         pass
     st = store.state(did)
     assert st.status == Status.FAILED and st.stop_reason == "agent_failures"
+
+
+def test_a_step_cut_short_is_not_parked_so_the_reconciler_still_sees_it(
+        rt: Runtime, store: Store, r: redis.Redis, enqueued: list[str]) -> None:
+    did = _create(store, provider="hangs", status=Status.ACTIVE)
+    with pytest.raises(Cut):
+        run_step(rt, did)
+    assert r.hget(keys.state(did), "parked") is None
+    assert not r.exists(keys.lock(did))
+    _age(r, did, 60)
+    assert reconciler.sweep(rt).nudged == [did]
 
 
 # ---------------------------------------------------------------- the reconciler

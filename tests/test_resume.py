@@ -28,14 +28,13 @@ from tests.helpers import agent, config, human, wait_for
 @pytest.fixture
 def tuned(settings: Settings) -> Settings:
     return settings.model_copy(update={"events_maxlen": 100, "ws_viewer_queue": 200,
-                                       "ws_send_timeout_s": 2.0})
+                                       "ws_send_timeout_s": 2.0, "ws_max_frame_bytes": 4096})
 
 
-@pytest.fixture
-def server(tuned: Settings, r: redis.Redis) -> Iterator[tuple[str, object]]:
+def _serve(s: Settings, r: redis.Redis) -> Iterator[tuple[str, object]]:
     from api import create_app
 
-    app = create_app({"TESTING": True}, settings=tuned, redis_client=r, dispatch=lambda d: None)
+    app = create_app({"TESTING": True}, settings=s, redis_client=r, dispatch=lambda d: None)
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -43,6 +42,16 @@ def server(tuned: Settings, r: redis.Redis) -> Iterator[tuple[str, object]]:
     app.extensions["orchestrator"].hub.stop()
     srv.shutdown()
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(tuned: Settings, r: redis.Redis) -> Iterator[tuple[str, object]]:
+    yield from _serve(tuned, r)
+
+
+@pytest.fixture
+def pinging_server(tuned: Settings, r: redis.Redis) -> Iterator[tuple[str, object]]:
+    yield from _serve(tuned.model_copy(update={"ws_ping_interval_s": 0.5}), r)
 
 
 @pytest.fixture
@@ -271,3 +280,45 @@ def test_a_slow_viewer_is_dropped_and_never_delays_the_others(
         fast.close()
     assert code in (4008, None), code  # the reason when the close frame could still be sent
     assert dropped_after < 40
+
+
+def _close_code(ws: websocket.WebSocket) -> int | None:
+    try:
+        while True:
+            opcode, data = ws.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return int.from_bytes(data[:2], "big") if data else None
+    except (websocket.WebSocketException, OSError):
+        return None
+
+
+def test_a_frame_over_the_size_limit_closes_the_socket(
+        server: tuple[str, object], st: Store) -> None:
+    base, app = server
+    did = _discussion(st)
+    ws = _connect(base, did)
+    try:
+        assert json.loads(ws.recv())["type"] == "init"
+        ws.send(json.dumps({"type": "ping", "pad": "x" * 5000}))
+        # 1009, message too big (unless the server's reset overtook the close frame).
+        assert _close_code(ws) in (1009, None)
+    finally:
+        ws.close()
+    hub = app.extensions["orchestrator"].hub
+    wait_for(lambda: hub.viewer_count() == 0, timeout=10)
+
+
+def test_a_viewer_that_leaves_pings_unanswered_is_closed(
+        pinging_server: tuple[str, object], st: Store) -> None:
+    base, app = pinging_server
+    did = _discussion(st)
+    ws = _connect(base, did)
+    hub = app.extensions["orchestrator"].hub
+    try:
+        assert json.loads(ws.recv())["type"] == "init"
+        wait_for(lambda: hub.viewer_count() == 1)
+        # Not reading means not answering the server's pings (sent every 0.5 s here).
+        wait_for(lambda: hub.viewer_count() == 0, timeout=10)
+        assert _close_code(ws) in (1008, None)  # 1008 unless a reset overtook the close frame
+    finally:
+        ws.close()

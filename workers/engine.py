@@ -72,11 +72,15 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
         return Outcome.BUSY
     outcome = Outcome.IDLE
     seen_seq = -1
+    park = False
     try:
         snap = store.snapshot(discussion_id, settings.context_window_messages)
         seen_seq = snap.state.seq
         outcome = _run_slice(rt, discussion_id, token, snap)
         seen_seq = snap.state.seq
+        # Park only after a slice that ended normally with nothing to do: a step cut short by
+        # an exception or a time limit must stay visible to the reconciler.
+        park = outcome == Outcome.IDLE
     except StaleLease:
         log.info("step for %s lost its lease; a newer step carries on", discussion_id)
         outcome = Outcome.STALE
@@ -97,7 +101,7 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
         try:
             seq, status = store.release(
                 discussion_id, token,
-                park_at_seq=seen_seq if outcome == Outcome.IDLE and seen_seq >= 0 else None,
+                park_at_seq=seen_seq if park else None,
             )
         except Exception:  # noqa: BLE001 - the lease expires by itself; log and go on
             log.exception("releasing the lease of %s failed", discussion_id)
