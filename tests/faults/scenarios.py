@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import re
+import signal
 import time
 
 from tests.faults.audit import Report, audit
@@ -105,6 +106,33 @@ def redis_restart(n: int = 20, down_s: float = 3.0, latency_ms: int = 200) -> Re
                        messages_before_stop=before, redis_down_s=down_s)
 
 
+def redis_kill9(n: int = 20, down_s: float = 2.0, latency_ms: int = 200) -> Report:
+    """c'. Kill -9 Redis (append-only, fsync every second) mid-run: the host dies.
+
+    Up to a second of writes is lost; the transcripts must still be whole (no gap, no
+    duplicate) and every discussion must finish. Viewers may be shown a lost turn's `seq`
+    again (docs/guarantees.md), so they are not watched here.
+    """
+    with Cluster(appendonly=True) as c:
+        c.start_redis()
+        c.start_api()
+        c.start_beat()
+        c.start_worker()
+        c.start_worker()
+        started = time.monotonic()
+        ids = c.create(n, agents=3, rounds=3, latency_ms=latency_ms)
+        time.sleep(2.0)  # past the last fsync of the creations
+        before = sum(int(c.r.hget(f"discussion:{d}:state", "seq") or 0) for d in ids)
+        c.stop_redis(signal.SIGKILL)
+        time.sleep(down_s)
+        c.start_redis()
+        after_restart = sum(int(c.r.hget(f"discussion:{d}:state", "seq") or 0) for d in ids)
+        c.wait_terminal(ids, 150)
+        return _finish(c, "redis_kill9", ids, started, messages_before_kill=before,
+                       messages_after_restart=after_restart,
+                       messages_lost_and_rerun=max(0, before - after_restart))
+
+
 def rolling_sigterm(n: int = 30, rotations: int = 4, every_s: float = 2.0,
                     latency_ms: int = 200) -> Report:
     """d. SIGTERM workers one after another, each replaced first, as a rolling deploy does."""
@@ -131,5 +159,6 @@ ALL = {
     "kill9": kill9,
     "short_visibility": short_visibility,
     "redis_restart": redis_restart,
+    "redis_kill9": redis_kill9,
     "rolling_sigterm": rolling_sigterm,
 }

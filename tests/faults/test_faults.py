@@ -35,6 +35,13 @@ def test_redis_stop_and_restart_with_appendonly() -> None:
     assert rep.viewers == 20 and rep.viewer_problems == 0
 
 
+def test_redis_killed_with_appendonly_everysec_loses_at_most_a_second_never_a_duplicate(
+) -> None:
+    rep = scenarios.redis_kill9()
+    assert rep.ok, rep.line()
+    assert rep.completed == 20 and rep.messages == 20 * 9
+
+
 def test_rolling_sigterm_of_workers() -> None:
     rep = scenarios.rolling_sigterm()
     assert rep.ok, rep.line()
