@@ -21,7 +21,7 @@ def test_200_concurrent_viewers_each_get_every_event_once_in_order() -> None:
         c.start_redis()
         c.start_api()
         c.start_worker(concurrency=10)
-        [did] = c.create(1, agents=3, rounds=10, latency_ms=100)
+        [did] = c.create(1, agents=3, rounds=10, latency_ms=200)
         viewers = [Viewer(c.api_url, did, deadline_s=120) for _ in range(VIEWERS)]
         for v in viewers:
             v.start()

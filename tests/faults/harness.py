@@ -181,6 +181,22 @@ class Cluster:
             pipe.hget(f"discussion:{did}:state", "status")
         return dict(zip(ids, pipe.execute(), strict=True))
 
+    def messages(self, ids: Iterable[str]) -> int:
+        """Messages committed so far across `ids`."""
+        pipe = self.r.pipeline(transaction=False)
+        for did in ids:
+            pipe.hget(f"discussion:{did}:state", "seq")
+        return sum(int(v or 0) for v in pipe.execute())
+
+    def wait_messages(self, ids: list[str], at_least: int, timeout: float = 60) -> int:
+        """Wait until `at_least` messages exist (workers booted and running); the count."""
+        deadline = time.monotonic() + timeout
+        count = self.messages(ids)
+        while count < at_least and time.monotonic() < deadline:
+            time.sleep(0.1)
+            count = self.messages(ids)
+        return count
+
     def wait_terminal(self, ids: list[str], timeout: float) -> float:
         """Seconds until every discussion is terminal (or `timeout`, whichever first)."""
         started = time.monotonic()

@@ -96,8 +96,8 @@ def redis_restart(n: int = 20, down_s: float = 3.0, latency_ms: int = 200) -> Re
         viewers = [Viewer(c.api_url, did, deadline_s=150) for did in ids]
         for v in viewers:
             v.start()
-        time.sleep(2.0)
-        before = sum(int(c.r.hget(f"discussion:{d}:state", "seq") or 0) for d in ids)
+        # Stop once the run is well under way (a third of the turns), not at a fixed time.
+        before = c.wait_messages(ids, n * 9 // 3)
         c.stop_redis()
         time.sleep(down_s)
         c.start_redis()
@@ -121,12 +121,12 @@ def redis_kill9(n: int = 20, down_s: float = 2.0, latency_ms: int = 200) -> Repo
         c.start_worker()
         started = time.monotonic()
         ids = c.create(n, agents=3, rounds=3, latency_ms=latency_ms)
-        time.sleep(2.0)  # past the last fsync of the creations
-        before = sum(int(c.r.hget(f"discussion:{d}:state", "seq") or 0) for d in ids)
+        time.sleep(1.5)  # past the last fsync of the creations
+        before = c.wait_messages(ids, n * 9 // 3)
         c.stop_redis(signal.SIGKILL)
         time.sleep(down_s)
         c.start_redis()
-        after_restart = sum(int(c.r.hget(f"discussion:{d}:state", "seq") or 0) for d in ids)
+        after_restart = c.messages(ids)
         c.wait_terminal(ids, 150)
         return _finish(c, "redis_kill9", ids, started, messages_before_kill=before,
                        messages_after_restart=after_restart,

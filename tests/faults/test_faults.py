@@ -40,6 +40,7 @@ def test_redis_killed_with_appendonly_everysec_loses_at_most_a_second_never_a_du
     rep = scenarios.redis_kill9()
     assert rep.ok, rep.line()
     assert rep.completed == 20 and rep.messages == 20 * 9
+    assert 0 < rep.extra["messages_before_kill"] < rep.messages, "Redis did not die mid-run"
 
 
 def test_rolling_sigterm_of_workers() -> None:
