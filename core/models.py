@@ -71,6 +71,8 @@ class StopReason(StrEnum):
     CANCELLED = "cancelled"
     AGENT_FAILURES = "agent_failures"
     NO_PARTICIPANTS = "no_participants"
+    STEP_ATTEMPTS = "step_attempts"  # a turn kept crashing or timing out its workers
+    INTERNAL_ERROR = "internal_error"  # a step raised an unexpected exception
 
 
 # ---------------------------------------------------------------- input bodies
