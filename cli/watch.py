@@ -16,7 +16,7 @@ from cli import render
 from cli.client import Client, CliError
 
 FATAL_CLOSES = {4404: "discussion not found", 4410: "discussion deleted",
-                4401: "not authenticated", 4403: "not allowed", 1008: "refused by policy"}
+                4401: "credentials expired or revoked", 4403: "not allowed"}
 
 
 def _key(event_id: str) -> tuple[int, int]:

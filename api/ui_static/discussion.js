@@ -290,7 +290,7 @@
       if (st.ws !== ws) return;
       st.ws = null;
       if (ev.code === 4404 || ev.code === 4410) return stop(ev.code === 4404 ? "discussion not found" : "discussion deleted");
-      if (ev.code === 4401 || ev.code === 4403 || ev.code === 1008) {
+      if (ev.code === 4401 || ev.code === 4403) {
         document.querySelector("details.settings").open = true;
         return stop(`not allowed: ${ev.reason || ev.code}`);
       }
