@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -162,6 +163,10 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true",
@@ -171,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-autogen", action="store_true",
                         help="skip AutoGen (otherwise installed into bench/.venv-autogen)")
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every section stops its Redis and processes.
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
     shapes = QUICK if args.quick else FULL
     autogen = not args.no_autogen
     if autogen and "a" in args.only:

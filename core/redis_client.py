@@ -18,10 +18,13 @@ def make_redis(settings: Settings, *, blocking_timeout_s: float | None = None) -
     socket_timeout = settings.redis_socket_timeout_s
     if blocking_timeout_s is not None:
         socket_timeout = max(socket_timeout, blocking_timeout_s + 2.0)
-    pool = redis.ConnectionPool.from_url(
+    # Blocking: a gevent worker runs hundreds of steps on one client; past the cap a caller
+    # waits (up to the socket timeout) for a free connection instead of failing at once.
+    pool = redis.BlockingConnectionPool.from_url(
         settings.redis_url,
         db=settings.redis_db,
         max_connections=settings.redis_max_connections,
+        timeout=settings.redis_socket_timeout_s,
         socket_timeout=socket_timeout,
         socket_connect_timeout=settings.redis_connect_timeout_s,
         health_check_interval=30,

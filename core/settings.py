@@ -22,6 +22,9 @@ class Settings(BaseSettings):
 
     # Broker: defaults to the same Redis as the state.
     celery_broker_url: str = ""
+    # Broker connections per worker process: every greenlet of a gevent worker acknowledges
+    # its own task, so this must cover the worker's concurrency (-c).
+    broker_max_connections: int = Field(default=1000, ge=10)
 
     # Agents.
     default_provider: str = "simulated"

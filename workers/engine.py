@@ -21,8 +21,9 @@ from core.errors import AgentError, DiscussionNotFound, StaleLease
 from core.ids import new_id
 from core.models import Message, Participant, ParticipantType, Status, StopReason
 from core.settings import Settings
-from core.store import Commit, Snapshot, Store
+from core.store import Commit, CommitResult, Snapshot, Store
 from protocols import Finish, Idle, Speak, View, WaitForHuman, get_protocol
+from protocols.base import BaseProtocol
 from workers.backends import AgentReply, Backends, TurnRequest
 from workers.context import build_messages
 
@@ -93,32 +94,37 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
     settings, store = rt.settings, rt.store
     protocol = get_protocol(snap.config.protocol)
     ttl = settings.lease_ttl_ms
+    # A turn the previous commit already began (announced, fenced), with its cached reply.
+    begun: tuple[int, Speak, dict | None] | None = None
     if snap.state.status == Status.PENDING:
-        _set_status(rt, did, token, snap, Status.ACTIVE, reason="started")
+        begun = _start(rt, did, token, snap, protocol)
     ends = rt.clock() + settings.step_slice_s
     turns = 0
     while snap.state.status == Status.ACTIVE:
-        action = protocol.next_action(_view(snap))
-        if isinstance(action, Finish):
-            _finish(rt, did, token, snap, action)
-            return Outcome.IDLE
-        if isinstance(action, Idle):
-            return Outcome.IDLE
-        if isinstance(action, WaitForHuman):
-            _wait_for_human(rt, did, token, snap, action)
-            return Outcome.IDLE
-        assert isinstance(action, Speak)
-        if turns >= settings.step_max_turns or rt.clock() >= ends:
-            return Outcome.MORE
+        if begun is not None and begun[0] == snap.state.turn:
+            # Announced already: run it even past the slice, as a next step would.
+            action, cached = begun[1], begun[2]
+        else:
+            action = protocol.next_action(_view(snap))
+            if isinstance(action, Finish):
+                _finish(rt, did, token, snap, action)
+                return Outcome.IDLE
+            if isinstance(action, Idle):
+                return Outcome.IDLE
+            if isinstance(action, WaitForHuman):
+                _wait_for_human(rt, did, token, snap, action)
+                return Outcome.IDLE
+            assert isinstance(action, Speak)
+            if turns >= settings.step_max_turns or rt.clock() >= ends:
+                return Outcome.MORE
+            cached = None
         speaker = snap.participant(action.participant_id)
         if speaker is None:  # a protocol bug: never let it spin
             raise StaleLease(f"protocol chose unknown participant {action.participant_id}")
         turn = snap.state.turn
-        cached = store.begin_turn(
-            did, token, turn,
-            {"turn": turn, "round": action.round, "participant_id": speaker.participant_id,
-             "participant_name": speaker.name},
-        )
+        if begun is None:
+            cached = store.begin_turn(did, token, turn, _started(turn, action, speaker))
+        begun = None
         try:
             reply = AgentReply.from_json(cached) if cached else _call_agent(
                 rt, did, snap, speaker, action, protocol.instructions(_view(snap), speaker)
@@ -149,17 +155,26 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
         view = _view(snap)
         pstate = {k: v for k, v in protocol.after_message(view, message).items()
                   if k != "_failures"}
+        expected_seq = snap.state.seq + 1
+        # Predict the next turn so this commit also begins it: one round trip per turn. The
+        # commit only does so if nobody posted in between, when the prediction is exact.
+        nxt = None
+        if turns + 1 < settings.step_max_turns and rt.clock() < ends:
+            nxt = _predict_next(protocol, snap, message, expected_seq, action.round, pstate,
+                                settings.context_window_messages)
         result = store.commit(
             did,
             Commit(message=message, advance_turn=True,
                    updates={"current_round": action.round, "pstate": pstate},
                    allowed_statuses=(Status.ACTIVE,)),
             token=token, turn=turn, lease_ttl_ms=ttl,
+            begin_next=nxt[1] if nxt else None, expect_seq=expected_seq,
         )
+        if nxt and result.next_begun:
+            begun = (result.turn, nxt[0], result.next_cached)
         committed = result.message or message
         if rt.on_turn:
             rt.on_turn(did, committed)
-        expected_seq = snap.state.seq + 1
         snap.state.turn = result.turn
         snap.state.seq = result.seq
         snap.state.current_round = action.round
@@ -174,6 +189,29 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
                 del snap.recent[0]
         turns += 1
     return Outcome.IDLE
+
+
+def _started(turn: int, action: Speak, speaker: Participant) -> dict:
+    """The `turn_started` event data."""
+    return {"turn": turn, "round": action.round, "participant_id": speaker.participant_id,
+            "participant_name": speaker.name}
+
+
+def _predict_next(protocol: BaseProtocol, snap: Snapshot, message: Message, seq: int,
+                  round_no: int, pstate: dict, window: int) -> tuple[Speak, dict] | None:
+    """The next Speak and its `turn_started` data, as the view will be once `message` commits
+    as `seq` with nothing else in between; None unless an agent speaks next."""
+    state = snap.state.model_copy(update={"turn": snap.state.turn + 1, "seq": seq,
+                                          "current_round": round_no, "pstate": pstate})
+    recent = [*snap.recent, message.model_copy(update={"seq": seq})][-window:]
+    action = protocol.next_action(View(config=snap.config, participants=snap.participants,
+                                       state=state, recent=recent))
+    if not isinstance(action, Speak):
+        return None
+    speaker = snap.participant(action.participant_id)
+    if speaker is None:
+        return None
+    return action, _started(state.turn, action, speaker)
 
 
 def _call_agent(rt: Runtime, did: str, snap: Snapshot, speaker: Participant, action: Speak,
@@ -203,18 +241,37 @@ def _call_agent(rt: Runtime, did: str, snap: Snapshot, speaker: Participant, act
     return reply
 
 
+def _start(rt: Runtime, did: str, token: int, snap: Snapshot,
+           protocol: BaseProtocol) -> tuple[int, Speak, dict | None] | None:
+    """Make a pending discussion active; the same commit begins the first turn if an agent
+    opens it (what `begun` means in the slice loop)."""
+    active = snap.state.model_copy(update={"status": Status.ACTIVE})
+    action = protocol.next_action(View(config=snap.config, participants=snap.participants,
+                                       state=active, recent=snap.recent))
+    speaker = snap.participant(action.participant_id) if isinstance(action, Speak) else None
+    started = _started(snap.state.turn, action, speaker) if speaker else None  # type: ignore[arg-type]
+    result = _set_status(rt, did, token, snap, Status.ACTIVE, reason="started",
+                         begin_next=started, expect_seq=snap.state.seq)
+    if started is None or not result.next_begun:
+        return None
+    return snap.state.turn, action, result.next_cached  # type: ignore[return-value]
+
+
 def _set_status(rt: Runtime, did: str, token: int, snap: Snapshot, status: Status, *,
-                reason: str, extra: dict | None = None) -> None:
+                reason: str, extra: dict | None = None, begin_next: dict | None = None,
+                expect_seq: int | None = None) -> CommitResult:
     previous = snap.state.status
     updates = {"status": status.value, **(extra or {})}
-    rt.store.commit(
+    result = rt.store.commit(
         did,
         Commit(updates=updates,
                events=[("status", {"status": status.value, "previous": previous.value,
                                    "reason": reason, **(extra or {})})]),
         token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms,
+        begin_next=begin_next, expect_seq=expect_seq,
     )
     snap.state.status = status
+    return result
 
 
 def _finish(rt: Runtime, did: str, token: int, snap: Snapshot, action: Finish) -> None:
