@@ -49,7 +49,9 @@ class Viewer:
         key = stream_id_key(event.id)
         if key <= self.last_sent:
             return  # already sent in the backlog
-        self.send({"id": event.id, "type": event.type, "data": event.data})
+        text = self.orch.hub.frame(event)
+        with self.send_lock:
+            self.ws.send(text)
         self.last_sent = key
 
     def run(self, last_event_id: str | None) -> None:

@@ -120,7 +120,8 @@ def fanout(sh: Shapes) -> list[Row]:
                         "gunicorn -k gevent -w 2",
                         rate=f"{run.frames:,} message frames",
                         p50=fmt(run.p50_ms, " ms", 1), p99=fmt(run.p99_ms, " ms", 1),
-                        extra=f"lost {run.lost}, dup {run.duplicates}, errors {run.errors}",
+                        extra=f"lost {run.lost}, dup {run.duplicates}, errors {run.errors}; "
+                              f"API CPU {run.api_cpu_us_per_frame:.0f} us/frame",
                         target="p99 <= 150 ms, lost 0", met=verdict(ok)))
     return rows
 

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 
 from bench.engine_bench import create_discussions
-from bench.harness import PY, ROOT, Env, start_api, start_worker
+from bench.harness import PY, ROOT, Env, group_cpu_s, start_api, start_worker
 from bench.stats import percentile
 from core import keys
 from core.settings import Settings
@@ -30,6 +30,8 @@ class FanoutRun:
     lost: int
     duplicates: int
     errors: int
+    api_cpu_us_per_frame: float  # the API processes' CPU per frame sent: load-independent
+    client_cpu_us_per_frame: float
 
 
 def run_fanout(env: Env, *, discussions: int, viewers_each: int, turns: int,
@@ -46,11 +48,14 @@ def run_fanout(env: Env, *, discussions: int, viewers_each: int, turns: int,
         first = client.stdout.readline().strip()
         if first != "ready":
             raise RuntimeError(f"viewers did not connect: {first} {client.stderr.read()[-2000:]}")
+        cpu_before = group_cpu_s(env.api_pgid)
         app = create_celery(Settings(redis_url=env.url))
+        app.conf.task_send_sent_event = False
         with app.producer_or_acquire() as producer:
             for did in dids:
                 app.send_task(STEP_TASK, args=[did], producer=producer)
         out, err = client.communicate(timeout=timeout)
+        api_cpu = group_cpu_s(env.api_pgid) - cpu_before
     finally:
         if client.poll() is None:
             client.kill()
@@ -70,4 +75,6 @@ def run_fanout(env: Env, *, discussions: int, viewers_each: int, turns: int,
     lat = data["latencies_ms"]
     return FanoutRun(viewers=len(data["viewers"]), frames=frames, p50_ms=percentile(lat, 50),
                      p99_ms=percentile(lat, 99), lost=lost, duplicates=dups,
-                     errors=data["errors"])
+                     errors=data["errors"],
+                     api_cpu_us_per_frame=api_cpu / max(data["frames"], 1) * 1e6,
+                     client_cpu_us_per_frame=data["cpu_s"] / max(data["frames"], 1) * 1e6)

@@ -47,6 +47,7 @@ class Env:
     url: str
     workdir: Path
     children: list[subprocess.Popen] = field(default_factory=list)
+    api_pgid: int = 0  # the last API started (gunicorn master and workers share the group)
 
     @property
     def client(self) -> redis.Redis:
@@ -147,6 +148,7 @@ def start_api(env: Env, name: str = "api", workers: int = 2, **extra_env: str) -
             return False
 
     wait_until(up, 60, "the API did not start")
+    env.api_pgid = proc.pid
     return base
 
 
@@ -168,6 +170,19 @@ def peak_rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def fmt(value: float, unit: str = "", digits: int = 0) -> str:
