@@ -41,7 +41,7 @@ class Shapes:
 
 
 FULL = Shapes(long=(1, 1000), many=(100, 50), io=(1000, 10, 500), io_workers=2,
-              io_concurrency=600, fan_one=1000, fan_many=(100, 10), fan_turns=30,
+              io_concurrency=500, fan_one=1000, fan_many=(100, 10), fan_turns=30,
               fan_latency_ms=250, http_clients=32, http_seconds=10, redis_requests=100_000)
 QUICK = Shapes(long=(1, 30), many=(4, 10), io=(6, 3, 50), io_workers=1, io_concurrency=20,
                fan_one=4, fan_many=(2, 2), fan_turns=3, fan_latency_ms=20, http_clients=2,
@@ -66,8 +66,9 @@ def throughput(sh: Shapes, autogen: bool) -> list[Row]:
     for key, (n, turns) in (("long", sh.long), ("many", sh.many)):
         shape = _shape(n, turns)
         with private_redis() as env:
-            engine = run_engine(env, name=f"a-{key}", discussions=n, turns=turns,
-                                concurrency=200).stats
+            run = run_engine(env, name=f"a-{key}", discussions=n, turns=turns,
+                             concurrency=500)
+        engine = run.stats
         with private_redis() as env:
             loop = run_loop(env.url, n, turns)
         ag = autogen_bench.run_autogen(n, turns) if autogen else None
@@ -80,8 +81,14 @@ def throughput(sh: Shapes, autogen: bool) -> list[Row]:
             oks.append(engine.per_s >= loop.per_s / 2)
             targets.append("last/first <= 1.3")
             oks.append(0 < engine.last_first <= 1.3)
-        rows.append(_turn_row("a engine", shape, "this engine (Celery, gevent)", engine,
-                              "; ".join(targets), verdict(all(oks))))
+        row = _turn_row("a engine", shape, "this engine (Celery, gevent)", engine,
+                        "; ".join(targets), verdict(all(oks) and run.failed == 0))
+        row.extra = "; ".join(filter(None, [
+            row.extra, f"CPU/turn worker {run.worker_cpu_us_per_turn:.0f} us, "
+                       f"Redis {run.redis_cpu_us_per_turn:.0f} us"]))
+        if run.failed:
+            row.extra += f"; {run.failed} not completed"
+        rows.append(row)
         if ag:
             rows.append(_turn_row("b anchor", shape, "AutoGen RoundRobinGroupChat", ag))
         else:
@@ -103,7 +110,11 @@ def io_bound(sh: Shapes) -> list[Row]:
     return [Row("c I/O", f"{n:,} x 3 agents x {turns} turns, {latency:.0f} ms",
                 f"engine, {sh.io_workers} workers x -c {sh.io_concurrency}",
                 rate=fmt(run.stats.per_s, " turns/s"),
-                extra=f"{share:.0%} of ideal {fmt(ideal)}; peak RSS {fmt(run.peak_rss_mb)} MB"
+                extra=f"{share:.0%} of ideal {fmt(ideal)} (steady "
+                      f"{run.stats.steady_per_s / ideal:.0%}); peak RSS "
+                      f"{fmt(run.peak_rss_mb)} MB; CPU/turn worker "
+                      f"{run.worker_cpu_us_per_turn:.0f} us, Redis "
+                      f"{run.redis_cpu_us_per_turn:.0f} us"
                       f"{'; ' + str(run.failed) + ' not completed' if run.failed else ''}",
                 target=">= 80% ideal, < 1 GB", met=verdict(ok))]
 
@@ -133,7 +144,8 @@ def http(sh: Shapes) -> list[Row]:
     ok = run.posts_per_s >= 1000 and run.p99_ms < 50 and run.errors == 0
     return [Row("e HTTP", f"{run.clients} clients, POST messages", "gunicorn -k gevent -w 2",
                 rate=fmt(run.posts_per_s, " posts/s"), p50=fmt(run.p50_ms, " ms", 1),
-                p99=fmt(run.p99_ms, " ms", 1), extra=f"errors {run.errors}",
+                p99=fmt(run.p99_ms, " ms", 1),
+                extra=f"errors {run.errors}; API CPU {run.api_cpu_us_per_post:.0f} us/post",
                 target=">= 1,000/s, p99 < 50 ms", met=verdict(ok))]
 
 

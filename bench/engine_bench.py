@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from bench.harness import Env, start_worker, wait_until
+from bench.harness import Env, group_cpu_s, start_worker, wait_until
 from bench.stats import Turn, TurnStats, turn_stats
 from core import keys
 from core.discussions import Services, create_discussion
@@ -31,6 +31,8 @@ class EngineRun:
     peak_rss_mb: float
     discussions: int
     failed: int
+    worker_cpu_us_per_turn: float  # the workers' CPU per turn: load-independent
+    redis_cpu_us_per_turn: float
 
 
 def create_discussions(env: Env, count: int, turns: int, agents: int = 3,
@@ -65,12 +67,16 @@ def run_engine(env: Env, *, name: str, discussions: int, turns: int, concurrency
     app.conf.task_send_sent_event = False
     r = env.client
     try:
+        cpu_before = sum(group_cpu_s(p.pid) for p in procs)
+        redis_before = group_cpu_s(0, pid=env.redis_pid)
         started = time.time()
         with app.producer_or_acquire() as producer:
             for did in dids:
                 app.send_task(STEP_TASK, args=[did], producer=producer)
         wait_until(lambda: r.scard(keys.ACTIVE) == 0, timeout,
                    f"{name}: discussions did not finish", every=0.02)
+        cpu = sum(group_cpu_s(p.pid) for p in procs) - cpu_before
+        redis_cpu = group_cpu_s(0, pid=env.redis_pid) - redis_before
     finally:
         for p in procs:
             env.stop(p, timeout=60)
@@ -85,4 +91,6 @@ def run_engine(env: Env, *, name: str, discussions: int, turns: int, concurrency
         pipe.hget(keys.state(did), "status")
     failed = sum(1 for s in pipe.execute() if s != "completed")
     return EngineRun(stats=turn_stats(recorded, started), peak_rss_mb=rss,
-                     discussions=discussions, failed=failed)
+                     discussions=discussions, failed=failed,
+                     worker_cpu_us_per_turn=cpu / max(len(recorded), 1) * 1e6,
+                     redis_cpu_us_per_turn=redis_cpu / max(len(recorded), 1) * 1e6)

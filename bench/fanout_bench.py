@@ -37,7 +37,7 @@ class FanoutRun:
 def run_fanout(env: Env, *, discussions: int, viewers_each: int, turns: int,
                latency_ms: float, api_workers: int = 2, timeout: float = 600) -> FanoutRun:
     base = start_api(env, "api-fanout", workers=api_workers)
-    worker = start_worker(env, "fanout", 200)
+    worker = start_worker(env, "fanout", 500)
     dids = create_discussions(env, discussions, turns, latency_ms=latency_ms)
     spec = [[did, viewers_each] for did in dids]
     client = subprocess.Popen([PY, "-m", "bench.ws_client", base.replace("http", "ws", 1),

@@ -48,6 +48,7 @@ class Env:
     workdir: Path
     children: list[subprocess.Popen] = field(default_factory=list)
     api_pgid: int = 0  # the last API started (gunicorn master and workers share the group)
+    redis_pid: int = 0
 
     @property
     def client(self) -> redis.Redis:
@@ -94,7 +95,7 @@ def private_redis() -> Iterator[Env]:
         work = Path(tmp)
         port = embedded_redis.free_port()
         server = embedded_redis.start(port, work / "redis")
-        env = Env(url=f"redis://127.0.0.1:{port}/0", workdir=work)
+        env = Env(url=f"redis://127.0.0.1:{port}/0", workdir=work, redis_pid=server.pid)
         try:
             yield env
         finally:
@@ -172,15 +173,17 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def group_cpu_s(pgid: int) -> float:
-    """CPU seconds (user + system) used so far by the live processes of a process group."""
+def group_cpu_s(pgid: int, *, pid: int = 0) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group
+    (or by the one process `pid`)."""
     total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    paths = [Path(f"/proc/{pid}/stat")] if pid else Path("/proc").glob("[0-9]*/stat")
+    for stat in paths:
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+        if pid or int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
             total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / os.sysconf("SC_CLK_TCK")
 

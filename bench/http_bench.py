@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import requests
 
-from bench.harness import PY, ROOT, Env, start_api
+from bench.harness import PY, ROOT, Env, group_cpu_s, start_api
 from bench.stats import percentile
 
 
@@ -24,6 +24,7 @@ class HttpRun:
     p99_ms: float
     errors: int
     clients: int
+    api_cpu_us_per_post: float  # the API processes' CPU per post: load-independent
 
 
 def _discussion(base: str) -> list[str]:
@@ -40,10 +41,13 @@ def _discussion(base: str) -> list[str]:
 def run_http(env: Env, *, clients: int, seconds: float, api_workers: int = 2) -> HttpRun:
     base = start_api(env, "api-http", workers=api_workers)
     targets = [_discussion(base) for _ in range(clients)]
+    cpu_before = group_cpu_s(env.api_pgid)
     proc = subprocess.run([PY, "-m", "bench.http_client", base, str(seconds),
                            json.dumps(targets)], cwd=ROOT, env=env.child_env(),
                           capture_output=True, text=True, timeout=seconds + 120, check=True)
+    api_cpu = group_cpu_s(env.api_pgid) - cpu_before
     data = json.loads(proc.stdout)
     lat = data["latencies_ms"]
     return HttpRun(posts_per_s=data["ok"] / data["seconds"], p50_ms=percentile(lat, 50),
-                   p99_ms=percentile(lat, 99), errors=data["errors"], clients=clients)
+                   p99_ms=percentile(lat, 99), errors=data["errors"], clients=clients,
+                   api_cpu_us_per_post=api_cpu / max(data["ok"] + data["errors"], 1) * 1e6)

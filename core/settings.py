@@ -34,7 +34,10 @@ class Settings(BaseSettings):
     # < its hard limit < the broker's visibility timeout. The validator below keeps that order.
     agent_connect_timeout_s: float = Field(default=3.0, gt=0)
     turn_deadline_s: float = Field(default=60.0, gt=0)
-    step_slice_s: float = Field(default=2.0, gt=0)
+    # Under the gevent pool a step waiting on a slow agent holds only a greenlet, and every
+    # yield costs a trip through the broker queue (behind any backlog): 10 s keeps 500 ms
+    # agents near their ideal rate while still sharing workers between discussions.
+    step_slice_s: float = Field(default=10.0, gt=0)
     step_max_turns: int = Field(default=500, ge=1)
     step_soft_time_limit_s: float = 120.0
     step_time_limit_s: float = 150.0
