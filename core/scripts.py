@@ -49,7 +49,8 @@ return {1, cached or ''}
 
 # The one commit path, for steps (fenced by token and turn) and for API posts (unfenced,
 # optionally idempotent). Appends at most one message, applies state updates, writes events.
-# KEYS: 1 state, 2 messages, 3 events, 4 lock, 5 replies, 6 active set, 7 idempotency key
+# KEYS: 1 state, 2 messages, 3 events, 4 lock, 5 replies, 6 active set, 7 idempotency key,
+#       8 usage hash
 # ARGV: 1 token ('' = no lease check)
 #       2 expected turn ('' = no turn check)
 #       3 message JSON without seq ('' = no message)
@@ -63,8 +64,9 @@ return {1, cached or ''}
 #      11 discussion id (for the active set)
 #      12 idempotency ttl seconds ('0' = none)
 #      13 now (ISO 8601)
-#      14 begin the next turn: its turn_started data JSON ('' = no)
-#      15 ... only if seq is then exactly this (nobody posted since the caller's view)
+#      14 usage increments: flat JSON object field -> number as a string ('' = none)
+#      15 begin the next turn: its turn_started data JSON ('' = no)
+#      16 ... only if seq is then exactly this (nobody posted since the caller's view)
 # -> {1, seq, turn, message event id, next begun 0/1, next turn's cached reply JSON or ''}
 #    | {2, remembered message JSON} | {0, reason, detail}
 # Beginning the next turn here (what BEGIN_TURN does) saves the engine one round trip per turn.
@@ -109,13 +111,16 @@ for _, ev in ipairs(cjson.decode(ARGV[5])) do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'type', ev[1], 'data', ev[2])
 end
 if ARGV[10] ~= '' then redis.call('HDEL', KEYS[5], ARGV[10]) end
+if ARGV[14] and ARGV[14] ~= '' then
+  for k, v in pairs(cjson.decode(ARGV[14])) do redis.call('HINCRBYFLOAT', KEYS[8], k, v) end
+end
 if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[4], ARGV[7]) end
 local begun, cached = 0, ''
-if (ARGV[14] or '') ~= '' and ARGV[1] ~= '' and tostring(seq) == ARGV[15]
+if (ARGV[15] or '') ~= '' and ARGV[1] ~= '' and tostring(seq) == ARGV[16]
     and redis.call('HGET', KEYS[1], 'status') == 'active' then
   if redis.call('HGET', KEYS[1], 'started_turn') ~= turn then
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*',
-               'type', 'turn_started', 'data', ARGV[14])
+               'type', 'turn_started', 'data', ARGV[15])
     redis.call('HSET', KEYS[1], 'started_turn', turn)
   end
   cached = redis.call('HGET', KEYS[5], turn) or ''
@@ -130,5 +135,14 @@ return {1, seq, tonumber(turn), event_id, begun, cached}
 CACHE_REPLY = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
+# KEYS: 1 lock, 2 events
+# ARGV: 1 token, 2 events maxlen, 3 type, 4 data JSON
+# An event only the lease holder may write (a streamed reply's deltas): 1 if written.
+PUBLISH_FENCED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[3], 'data', ARGV[4])
 return 1
 """
