@@ -63,11 +63,12 @@ def _turn_row(bench: str, shape: str, system: str, s: TurnStats, target: str = "
 def throughput(sh: Shapes, autogen: bool) -> list[Row]:
     """(a) and (b): the engine against AutoGen and the plain Redis loop, same shapes."""
     rows: list[Row] = []
-    for key, (n, turns) in (("long", sh.long), ("many", sh.many)):
+    # One discussion runs on one worker whatever the pool; many use one worker per core.
+    for key, (n, turns), workers in (("long", sh.long, 1), ("many", sh.many, sh.io_workers)):
         shape = _shape(n, turns)
         with private_redis() as env:
             run = run_engine(env, name=f"a-{key}", discussions=n, turns=turns,
-                             concurrency=500)
+                             concurrency=500, workers=workers)
         engine = run.stats
         with private_redis() as env:
             loop = run_loop(env.url, n, turns)
@@ -81,7 +82,8 @@ def throughput(sh: Shapes, autogen: bool) -> list[Row]:
             oks.append(engine.per_s >= loop.per_s / 2)
             targets.append("last/first <= 1.3")
             oks.append(0 < engine.last_first <= 1.3)
-        row = _turn_row("a engine", shape, "this engine (Celery, gevent)", engine,
+        row = _turn_row("a engine", shape, f"engine, {workers} worker{'s' * (workers > 1)}",
+                        engine,
                         "; ".join(targets), verdict(all(oks) and run.failed == 0))
         row.extra = "; ".join(filter(None, [
             row.extra, f"CPU/turn worker {run.worker_cpu_us_per_turn:.0f} us, "
@@ -108,7 +110,7 @@ def io_bound(sh: Shapes) -> list[Row]:
     share = run.stats.per_s / ideal
     ok = share >= 0.8 and run.peak_rss_mb < 1024 and run.failed == 0
     return [Row("c I/O", f"{n:,} x 3 agents x {turns} turns, {latency:.0f} ms",
-                f"engine, {sh.io_workers} workers x -c {sh.io_concurrency}",
+                f"engine, {sh.io_workers} workers",
                 rate=fmt(run.stats.per_s, " turns/s"),
                 extra=f"{share:.0%} of ideal {fmt(ideal)} (steady "
                       f"{run.stats.steady_per_s / ideal:.0%}); peak RSS "

@@ -57,8 +57,9 @@ def turn_stats(turns: Sequence[Turn], started_wall: float) -> TurnStats:
     ordered = sorted(t[2] for t in turns)
     ratio = 0.0
     if len(ordered) >= 202:
-        first = percentile([b - a for a, b in zip(ordered[:101], ordered[1:101], strict=True)], 50)
-        last = percentile([b - a for a, b in zip(ordered[-101:], ordered[-100:], strict=True)], 50)
+        first = percentile([b - a for a, b in zip(ordered[:100], ordered[1:101], strict=True)], 50)
+        last = percentile([b - a for a, b in zip(ordered[-101:-1], ordered[-100:], strict=True)],
+                          50)
         ratio = last / first if first > 0 else 0.0
     window_start = max(min(t[2] for t in items) for items in by_disc.values())
     window_end = min(max(t[2] for t in items) for items in by_disc.values())

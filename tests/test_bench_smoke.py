@@ -31,3 +31,19 @@ def test_bench_quick_prints_the_whole_table() -> None:
     assert "errors 0" in next(line for line in lines if line.startswith("| e HTTP"))
     engine = [line for line in lines if line.startswith("| a engine")]
     assert len(engine) == 2 and all(" turns/s" in line for line in engine), table
+
+
+def test_turn_stats_on_known_timings() -> None:
+    from bench.stats import turn_stats
+
+    # One discussion: 300 turns 1 ms apart, then 300 turns 2 ms apart (cost doubling).
+    times = [i * 0.001 for i in range(300)] + [0.3 + i * 0.002 for i in range(300)]
+    stats = turn_stats([("d", i, t, t) for i, t in enumerate(times)], started_wall=0.0)
+    assert stats.turns == 600
+    assert abs(stats.last_first - 2.0) < 0.01
+    assert abs(stats.p50_ms - 1.0) < 0.01 or abs(stats.p50_ms - 2.0) < 0.01
+    assert abs(stats.per_s - 600 / times[-1]) < 1
+    # Two discussions that overlap for [1, 2]: the steady rate counts only that window.
+    two = [("a", i, 0.1 * i, 0.1 * i) for i in range(21)] + \
+          [("b", i, 1 + 0.1 * i, 1 + 0.1 * i) for i in range(21)]
+    assert turn_stats(two, 0.0).steady_per_s > 0
