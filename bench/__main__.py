@@ -108,12 +108,14 @@ def io_bound(sh: Shapes) -> list[Row]:
                          concurrency=sh.io_concurrency, workers=sh.io_workers)
     ideal = n / (latency / 1000)
     share = run.stats.per_s / ideal
+    # No steady window when the last discussion started after the first one finished.
+    steady = (f"steady {run.stats.steady_per_s / ideal:.0%}" if run.stats.steady_per_s
+              else "no steady window: start-up outlasted a discussion")
     ok = share >= 0.8 and run.peak_rss_mb < 1024 and run.failed == 0
     return [Row("c I/O", f"{n:,} x 3 agents x {turns} turns, {latency:.0f} ms",
                 f"engine, {sh.io_workers} workers",
                 rate=fmt(run.stats.per_s, " turns/s"),
-                extra=f"{share:.0%} of ideal {fmt(ideal)} (steady "
-                      f"{run.stats.steady_per_s / ideal:.0%}); peak RSS "
+                extra=f"{share:.0%} of ideal {fmt(ideal)} ({steady}); peak RSS "
                       f"{fmt(run.peak_rss_mb)} MB; CPU/turn worker "
                       f"{run.worker_cpu_us_per_turn:.0f} us, Redis "
                       f"{run.redis_cpu_us_per_turn:.0f} us"
