@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import redis
@@ -11,8 +10,9 @@ from flask_cors import CORS
 from flask_openapi3 import Info, OpenAPI
 from flask_sock import Sock
 
-from api import errors
+from api import errors, ops
 from api.extension import Orchestrator
+from core import logs
 from core.settings import Settings
 
 __version__ = "0.1.0"
@@ -27,10 +27,7 @@ def create_app(
 ) -> OpenAPI:
     """Build the API app; tests pass their own settings, Redis client or dispatcher."""
     settings = settings or Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s - %(name)s - %(levelname)s - %(message)s",
-    )
+    logs.configure(settings)
     app = OpenAPI(
         __name__,
         info=Info(title="Discussion Orchestrator", version=__version__),
@@ -52,12 +49,16 @@ def create_app(
 
     Orchestrator(app, settings, redis_client=redis_client, dispatch=dispatch)
     CORS(app, origins=settings.cors_origin_list, expose_headers=["Location", "Retry-After"])
+    ops.install(app, settings)  # first, so every request gets its id before other hooks
     errors.register(app)
 
-    from api import discussions, health, stream
+    from api import batches, discussions, health, insights, schedules, stream
 
     app.register_api(health.bp)
     app.register_api(discussions.bp)
+    app.register_api(insights.bp)
+    app.register_api(schedules.bp)
+    app.register_api(batches.bp)
     sock = Sock(app)
     stream.register(sock)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import request
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.extension import ext
 from core import discussions as service
 from core.errors import BadRequest
+from core.listing import ListFilter, list_page
 from core.models import (
     CreateDiscussion,
     DiscussionList,
@@ -19,7 +21,9 @@ from core.models import (
     Message,
     MessagePage,
     PostMessage,
+    Protocol,
     Session,
+    Status,
 )
 
 tag = Tag(name="discussions", description="Create, read and delete discussions; post messages")
@@ -33,6 +37,14 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     state: str = Field(default="all", pattern="^(all|active)$",
                        description="`active` lists only discussions not yet finished")
+    status: Status | None = None
+    protocol: Protocol | None = None
+    created_after: datetime | None = Field(default=None, description="ISO 8601, inclusive")
+    created_before: datetime | None = Field(default=None, description="ISO 8601, exclusive")
+    limit: int | None = Field(default=None, ge=1, le=1000,
+                              description="Page size; all matching ids when omitted")
+    cursor: str | None = Field(default=None, max_length=400,
+                               description="`next_cursor` of the previous page")
 
 
 class MessagesQuery(BaseModel):
@@ -64,9 +76,21 @@ def create_discussion(body: CreateDiscussion) -> Any:
 
 @bp.get("", responses={200: DiscussionList, 422: ErrorBody, 503: ErrorBody})
 def list_discussions(query: ListQuery) -> Any:
-    """Discussion ids, newest first (`state=active` for the unfinished ones)."""
-    ids = ext().store.list_ids(active_only=query.state == "active")
-    return DiscussionList(discussions=ids, count=len(ids)).model_dump()
+    """Discussion ids, newest first, filtered; `next_cursor` fetches the next page."""
+    f = ListFilter(
+        status=query.status.value if query.status else None,
+        protocol=query.protocol.value if query.protocol else None,
+        created_after=_epoch(query.created_after), created_before=_epoch(query.created_before),
+        active_only=query.state == "active",
+    )
+    ids, next_cursor = list_page(ext().redis, f, limit=query.limit, cursor=query.cursor)
+    return DiscussionList(discussions=ids, count=len(ids), next_cursor=next_cursor).model_dump()
+
+
+def _epoch(dt: datetime | None) -> float | None:
+    if dt is None:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 @bp.get("/<discussion_id>", responses={200: Session, 404: ErrorBody, 503: ErrorBody})

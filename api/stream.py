@@ -21,6 +21,7 @@ from simple_websocket import ConnectionClosed
 
 from api.extension import Orchestrator, ext
 from api.hub import Subscription
+from core import metrics
 from core.models import Event
 from core.store import stream_id_key
 
@@ -44,6 +45,7 @@ class Viewer:
     def send(self, frame: dict[str, Any]) -> None:
         with self.send_lock:
             self.ws.send(json.dumps(frame, separators=(",", ":"), ensure_ascii=False))
+        metrics.ws_frame("out")
 
     def send_event(self, event: Event) -> None:
         key = stream_id_key(event.id)
@@ -122,6 +124,7 @@ class Viewer:
                 raw = self.ws.receive()
                 if raw is None:
                     continue
+                metrics.ws_frame("in")
                 self._handle(raw)
         except ConnectionClosed:
             pass
@@ -158,6 +161,7 @@ def register(sock: Sock) -> None:
     def stream(ws: Any, discussion_id: str) -> None:
         orch = ext()
         viewer = Viewer(ws, orch, discussion_id)
+        metrics.ws_opened()
         try:
             viewer.run(request.args.get("last_event_id"))
         except ConnectionClosed:
@@ -168,6 +172,8 @@ def register(sock: Sock) -> None:
         except Exception:  # noqa: BLE001 - never leak a trace to a viewer
             log.exception("stream of %s failed", discussion_id)
             _close(ws, CLOSE_ERROR, "internal error")
+        finally:
+            metrics.ws_closed()
 
 
 def _close(ws: Any, code: int, reason: str) -> None:

@@ -112,7 +112,7 @@ def private_redis() -> Iterator[Env]:
 def start_worker(env: Env, name: str, concurrency: int, *, probe_out: Path | None = None,
                  **extra_env: str) -> subprocess.Popen:
     """A Celery worker as the Procfile runs it (gevent pool), with the turn probe loaded."""
-    extra = dict(extra_env)
+    extra = {"PROMETHEUS_MULTIPROC_DIR": _metrics_dir(env, "worker"), **extra_env}
     if probe_out is not None:
         extra["BENCH_PROBE_OUT"] = str(probe_out)
     proc = env.spawn([PY, "-m", "celery", "-A", "bench.probe", "worker", "-P", "gevent",
@@ -132,7 +132,9 @@ def _worker_ready(env: Env, proc: subprocess.Popen, name: str) -> bool:
 def start_api(env: Env, name: str = "api", workers: int = 2, **extra_env: str) -> str:
     """The API under gunicorn's gevent worker, as the Procfile runs it; its base URL."""
     port = embedded_redis.free_port()
-    proc = env.spawn([PY, "-m", "gunicorn", "-k", "gevent", "-w", str(workers),
+    extra_env = {"PROMETHEUS_MULTIPROC_DIR": _metrics_dir(env, name), **extra_env}
+    proc = env.spawn([PY, "-m", "gunicorn", "-c", "python:api.gunicorn_conf",
+                      "-k", "gevent", "-w", str(workers),
                       "--worker-connections", "4000", "--backlog", "4096",
                       "-b", f"127.0.0.1:{port}", "--log-level", "warning",
                       "api:create_app()"], name, **extra_env)
@@ -151,6 +153,13 @@ def start_api(env: Env, name: str = "api", workers: int = 2, **extra_env: str) -
     wait_until(up, 60, "the API did not start")
     env.api_pgid = proc.pid
     return base
+
+
+def _metrics_dir(env: Env, name: str) -> str:
+    """Prometheus multiprocess files, as the Procfile keeps them, inside the bench's workdir."""
+    path = env.workdir / f"metrics-{name}"
+    path.mkdir(exist_ok=True)
+    return str(path)
 
 
 def wait_until(cond: Callable[[], bool], timeout: float, what: str, every: float = 0.05) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core import audit
 from core.clock import iso
 from core.errors import Conflict, ParticipantNotFound, StaleLease, Unprocessable
 from core.ids import new_id
@@ -73,8 +74,11 @@ def build_participants(body: CreateDiscussion, settings: Settings) -> list[Parti
     return agents + humans
 
 
-def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None = None) -> Session:
-    """Validate, store and start a discussion; it begins `pending` until a worker takes it."""
+def validate_template(svc: Services, body: CreateDiscussion) -> list[Participant]:
+    """422 unless a discussion could be created from `body`; its participants otherwise.
+
+    Schedules and batches call it when they store a template, so a bad one fails at once.
+    """
     settings = svc.settings
     get_protocol(body.protocol)  # 422 for a protocol this build cannot run
     if not body.agents and not body.humans:
@@ -87,6 +91,16 @@ def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None =
     for p in participants:
         if p.is_agent:
             svc.validate_agent(p)
+    return participants
+
+
+def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None = None,
+                      *, creator: str | None = None) -> Session:
+    """Validate, store and start a discussion; it begins `pending` until a worker takes it.
+
+    `creator` names who made it in the audit log when there is no owner (a schedule, a batch).
+    """
+    participants = validate_template(svc, body)
     did = new_id("disc")
     for p in participants:
         if p.is_agent:
@@ -104,6 +118,8 @@ def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None =
     )
     users = [h.user_id for h in body.humans] + ([owner] if owner else [])
     svc.store.create(config, participants, status=Status.PENDING, users=users)
+    audit.record(svc.store.r, did, actor=owner or creator, action="discussion.created",
+                 details={"protocol": body.protocol.value, "participants": len(participants)})
     svc.dispatch(did)
     return svc.store.session(did)
 

@@ -64,3 +64,10 @@ class AgentError(OrchestratorError):
     def __init__(self, message: str, *, transient: bool = False, **details: object) -> None:
         super().__init__(message, **details)
         self.transient = transient
+
+
+class Forbidden(OrchestratorError):
+    """The caller is known but may not do this to this object."""
+
+    status = 403
+    code = "forbidden"

@@ -269,6 +269,7 @@ class MessagePage(BaseModel):
 class DiscussionList(BaseModel):
     discussions: list[str]
     count: int
+    next_cursor: str | None = None
 
 
 class ErrorBody(BaseModel):
