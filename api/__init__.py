@@ -52,10 +52,11 @@ def create_app(
     ops.install(app, settings)  # first, so every request gets its id before other hooks
     errors.register(app)
 
-    from api import batches, discussions, health, insights, schedules, stream
+    from api import batches, control, discussions, health, insights, schedules, stream
 
     app.register_api(health.bp)
     app.register_api(discussions.bp)
+    app.register_api(control.bp)
     app.register_api(insights.bp)
     app.register_api(schedules.bp)
     app.register_api(batches.bp)

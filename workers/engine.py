@@ -10,28 +10,34 @@ holds a worker. A crash loses at most the one uncommitted turn, which the next s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from core.clock import iso
-from core.errors import AgentError, DiscussionNotFound, StaleLease
-from core.ids import new_id
-from core.models import Message, Participant, ParticipantType, Status, StopReason
+from core.errors import Conflict, DiscussionNotFound, StaleLease
+from core.models import Message, Status, StopReason
 from core.settings import Settings
 from core.store import Commit, CommitResult, Snapshot, Store
-from protocols import Finish, Idle, Speak, View, WaitForHuman, get_protocol
-from protocols.base import BaseProtocol
-from workers import accounting
-from workers.backends import AgentReply, Backends, TurnRequest
-from workers.context import bounded_window, build_messages
-from workers.deltas import DeltaPublisher
+from protocols import (
+    BaseProtocol,
+    Choose,
+    Finish,
+    Idle,
+    Speak,
+    SpeakAll,
+    WaitForHuman,
+    get_protocol,
+)
+from workers import human_turns, moderator, parallel
+from workers import turns as turns_mod
+from workers.backends import Backends
 
 log = logging.getLogger(__name__)
 
-MAX_CONSECUTIVE_FAILURES = 3
+MAX_CONSECUTIVE_FAILURES = turns_mod.MAX_CONSECUTIVE_FAILURES
 
 
 class Outcome(StrEnum):
@@ -52,11 +58,11 @@ class Runtime:
     enqueue: Callable[[str], None]
     clock: Callable[[], float] = time.monotonic
     on_turn: Callable[[str, Message], None] | None = field(default=None)
-
-
-def _view(snap: Snapshot) -> View:
-    return View(config=snap.config, participants=snap.participants, state=snap.state,
-                recent=snap.recent)
+    # Schedules the deadline check of a person's turn: (discussion id, deadline ISO, delay s).
+    schedule_check: Callable[[str, str, float], None] | None = field(default=None)
+    wall_clock: Callable[[], float] = time.time
+    # Sends one agent's answer of a simultaneous round to a task: (discussion id, turn, agent id).
+    dispatch_parallel: Callable[[str, int, str], None] | None = field(default=None)
 
 
 def run_step(rt: Runtime, discussion_id: str) -> Outcome:
@@ -78,6 +84,10 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
     except StaleLease:
         log.info("step for %s lost its lease; a newer step carries on", discussion_id)
         return Outcome.STALE
+    except Conflict as exc:
+        # Paused, cancelled or ended by someone else while we ran: stop here.
+        log.info("step for %s stopped: %s", discussion_id, exc.message)
+        return Outcome.IDLE
     except DiscussionNotFound:
         return Outcome.GONE
     finally:
@@ -95,189 +105,80 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
 def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
     settings, store = rt.settings, rt.store
     protocol = get_protocol(snap.config.protocol)
-    ttl = settings.lease_ttl_ms
-    # A turn the previous commit already began (announced, fenced), with its cached reply.
-    begun: tuple[int, Speak, dict | None] | None = None
+    # A turn the previous commit already announced (one round trip per turn): see turns.speak.
+    begun: turns_mod.Begun | None = None
+    # Protocols that re-read the discussion every turn (moderators) cannot be predicted.
+    predict = not protocol.reads_every_turn
     if snap.state.status == Status.PENDING:
-        begun = _start(rt, did, token, snap, protocol)
+        begun = _start(rt, did, token, snap, protocol, predict)
     ends = rt.clock() + settings.step_slice_s
     turns = 0
     while snap.state.status == Status.ACTIVE:
-        if begun is not None and begun[0] == snap.state.turn:
-            # Announced already: run it even past the slice, as a next step would.
-            action, cached = begun[1], begun[2]
-        else:
-            action = protocol.next_action(_view(snap))
-            if isinstance(action, Finish):
-                _finish(rt, did, token, snap, action)
+        if protocol.reads_every_turn and turns:
+            # Moderators act between turns (floor, mute): see their latest word.
+            fresh = store.snapshot(did, settings.context_window_messages)
+            snap.recent, snap.state, snap.muted = fresh.recent, fresh.state, fresh.muted
+            if snap.state.status != Status.ACTIVE:
+                break
+        action = protocol.next_action(turns_mod.view_of(rt, snap))
+        if isinstance(action, Finish):
+            _finish(rt, did, token, snap, action)
+            return Outcome.IDLE
+        if isinstance(action, Idle):
+            return Outcome.IDLE
+        proxy_for = None
+        if isinstance(action, WaitForHuman):
+            proxy = human_turns.proxy_agent(snap, action)
+            if proxy is None:
+                human_turns.begin_wait(rt, did, token, snap, action)
                 return Outcome.IDLE
-            if isinstance(action, Idle):
-                return Outcome.IDLE
-            if isinstance(action, WaitForHuman):
-                _wait_for_human(rt, did, token, snap, action)
-                return Outcome.IDLE
-            assert isinstance(action, Speak)
-            if turns >= settings.step_max_turns or rt.clock() >= ends:
-                return Outcome.MORE
-            cached = None
+            proxy_for = snap.participant(action.participant_id)
+            action = Speak(proxy.participant_id, action.round)
+        if turns >= settings.step_max_turns or rt.clock() >= ends:
+            return Outcome.MORE
+        if isinstance(action, SpeakAll):
+            done = parallel.speak_all(rt, did, token, snap, protocol, action)
+            if done == parallel.DEFERRED:
+                return Outcome.IDLE  # the agents answer in their own tasks
+            turns += done
+            continue
+        if isinstance(action, Choose):
+            moderator.choose(rt, did, token, snap, protocol, action)
+            turns += 1
+            continue
+        assert isinstance(action, Speak)
         speaker = snap.participant(action.participant_id)
         if speaker is None:  # a protocol bug: never let it spin
             raise StaleLease(f"protocol chose unknown participant {action.participant_id}")
-        turn = snap.state.turn
-        if begun is None:
-            cached = store.begin_turn(did, token, turn, _started(turn, action, speaker))
-        begun = None
-        try:
-            reply = AgentReply.from_json(cached) if cached else _call_agent(
-                rt, did, token, snap, speaker, action,
-                protocol.instructions(_view(snap), speaker),
-            )
-        except AgentError as exc:
-            _turn_failed(rt, did, token, snap, speaker, action, exc)
-            turns += 1
-            continue
-        message = Message(
-            message_id=new_id("msg"),
-            participant_id=speaker.participant_id,
-            participant_name=speaker.name,
-            participant_type=ParticipantType.AGENT,
-            content=reply.content,
-            timestamp=iso(),
-            round=action.round,
-            turn=turn,
-            metadata=accounting.message_metadata(speaker, reply, cached=bool(cached)),
-        )
-        view = _view(snap)
-        pstate = {k: v for k, v in protocol.after_message(view, message).items()
-                  if k != "_failures"}
-        expected_seq = snap.state.seq + 1
-        # Predict the next turn so this commit also begins it: one round trip per turn. The
-        # commit only does so if nobody posted in between, when the prediction is exact.
-        nxt = None
-        if turns + 1 < settings.step_max_turns and rt.clock() < ends:
-            nxt = _predict_next(protocol, snap, message, expected_seq, action.round, pstate,
-                                settings.context_window_messages)
-        result = store.commit(
-            did,
-            Commit(message=message, advance_turn=True,
-                   updates={"current_round": action.round, "pstate": pstate},
-                   allowed_statuses=(Status.ACTIVE,),
-                   increments=accounting.increments(speaker.participant_id, reply=reply,
-                                                    message=True)),
-            token=token, turn=turn, lease_ttl_ms=ttl,
-            begin_next=nxt[1] if nxt else None, expect_seq=expected_seq,
-        )
-        if nxt and result.next_begun:
-            begun = (result.turn, nxt[0], result.next_cached)
-        committed = result.message or message
-        if rt.on_turn:
-            rt.on_turn(did, committed)
-        snap.state.turn = result.turn
-        snap.state.seq = result.seq
-        snap.state.current_round = action.round
-        snap.state.pstate = pstate
-        if result.seq != expected_seq:
-            # Someone posted while the agent was thinking: re-read so the protocol sees it.
-            fresh = store.snapshot(did, settings.context_window_messages)
-            snap.recent, snap.state = fresh.recent, fresh.state
-        else:
-            snap.recent.append(committed)
-            if len(snap.recent) > settings.context_window_messages:
-                del snap.recent[0]
+        begun = turns_mod.speak(
+            rt, did, token, snap, protocol, speaker, action, proxy_for, begun=begun,
+            predict=predict and turns + 1 < settings.step_max_turns and rt.clock() < ends)
         turns += 1
     return Outcome.IDLE
 
 
-def _started(turn: int, action: Speak, speaker: Participant) -> dict:
-    """The `turn_started` event data."""
-    return {"turn": turn, "round": action.round, "participant_id": speaker.participant_id,
-            "participant_name": speaker.name}
-
-
-def _predict_next(protocol: BaseProtocol, snap: Snapshot, message: Message, seq: int,
-                  round_no: int, pstate: dict, window: int) -> tuple[Speak, dict] | None:
-    """The next Speak and its `turn_started` data, as the view will be once `message` commits
-    as `seq` with nothing else in between; None unless an agent speaks next."""
-    state = snap.state.model_copy(update={"turn": snap.state.turn + 1, "seq": seq,
-                                          "current_round": round_no, "pstate": pstate})
-    recent = [*snap.recent, message.model_copy(update={"seq": seq})][-window:]
-    action = protocol.next_action(View(config=snap.config, participants=snap.participants,
-                                       state=state, recent=recent))
-    if not isinstance(action, Speak):
-        return None
-    speaker = snap.participant(action.participant_id)
-    if speaker is None:
-        return None
-    return action, _started(state.turn, action, speaker)
-
-
-def _call_agent(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Participant,
-                action: Speak, instructions: str) -> AgentReply:
-    """One agent call under the turn's deadline; a costly reply is cached before it commits."""
-    settings = rt.settings
-    provider = speaker.provider or settings.default_provider
-    backend = rt.backends.get(provider)
-    turn = snap.state.turn
-    window = bounded_window(snap.recent, settings.context_window_messages,
-                            settings.context_window_tokens)
-    deltas = DeltaPublisher(
-        lambda data: rt.store.publish_fenced(did, token, "message_delta", data),
-        {"turn": turn, "round": action.round, "participant_id": speaker.participant_id,
-         "participant_name": speaker.name},
-        interval_s=settings.stream_delta_interval_s,
-    )
-    request = TurnRequest(
-        discussion_id=did,
-        turn=turn,
-        round=action.round,
-        agent=speaker,
-        topic=snap.config.topic,
-        instructions=instructions,
-        messages=build_messages(agent=speaker, topic=snap.config.topic,
-                                instructions=instructions, window=window),
-        transcript=window,
-        deadline_s=settings.turn_deadline_s,
-        on_delta=deltas,
-    )
-    started = time.perf_counter()
-    try:
-        reply = backend.generate(request)
-    except AgentError:
-        raise
-    except Exception as exc:
-        # A backend bug must fail the turn (recorded, skipped), not strand the discussion.
-        log.exception("backend %s raised unexpectedly on %s turn %s", provider, did, turn)
-        raise AgentError(f"{provider} backend error ({type(exc).__name__})") from exc
-    deltas.flush()
-    if not reply.latency_ms:
-        reply.latency_ms = (time.perf_counter() - started) * 1000
-    if not reply.content.strip():
-        raise AgentError("agent returned an empty reply", attempts=reply.attempts)
-    accounting.settle(settings, reply, speaker.model)
-    if backend.costly:
-        rt.store.cache_reply(did, turn, reply.to_json())
-    return reply
-
-
-def _start(rt: Runtime, did: str, token: int, snap: Snapshot,
-           protocol: BaseProtocol) -> tuple[int, Speak, dict | None] | None:
-    """Make a pending discussion active; the same commit begins the first turn if an agent
-    opens it (what `begun` means in the slice loop)."""
-    active = snap.state.model_copy(update={"status": Status.ACTIVE})
-    action = protocol.next_action(View(config=snap.config, participants=snap.participants,
-                                       state=active, recent=snap.recent))
-    speaker = snap.participant(action.participant_id) if isinstance(action, Speak) else None
-    started = _started(snap.state.turn, action, speaker) if speaker else None  # type: ignore[arg-type]
-    result = _set_status(rt, did, token, snap, Status.ACTIVE, reason="started",
-                         begin_next=started, expect_seq=snap.state.seq)
+def _start(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,
+           predict: bool) -> turns_mod.Begun | None:
+    """Make a pending discussion active; the same commit announces the first turn when an
+    agent opens it (what `begun` means in the slice loop)."""
+    started = None
+    if predict:
+        active = snap.state.model_copy(update={"status": Status.ACTIVE})
+        view = dataclasses.replace(turns_mod.view_of(rt, snap), state=active)
+        action = protocol.next_action(view)
+        speaker = snap.participant(action.participant_id) if type(action) is Speak else None
+        if speaker is not None:
+            started = (action, turns_mod.started_data(snap.state.turn, action.round, speaker))
+    result = set_status(rt, did, token, snap, Status.ACTIVE, reason="started",
+                        begin_next=started[1] if started else None, expect_seq=snap.state.seq)
     if started is None or not result.next_begun:
         return None
-    return snap.state.turn, action, result.next_cached  # type: ignore[return-value]
+    return snap.state.turn, started[0], result.next_cached
 
 
-def _set_status(rt: Runtime, did: str, token: int, snap: Snapshot, status: Status, *,
-                reason: str, extra: dict | None = None, begin_next: dict | None = None,
-                expect_seq: int | None = None) -> CommitResult:
+def set_status(rt: Runtime, did: str, token: int, snap: Snapshot, status: Status, *,
+               reason: str, extra: dict | None = None, begin_next: dict | None = None,
+               expect_seq: int | None = None) -> CommitResult:
     previous = snap.state.status
     updates = {"status": status.value, **(extra or {})}
     result = rt.store.commit(
@@ -297,46 +198,4 @@ def _finish(rt: Runtime, did: str, token: int, snap: Snapshot, action: Finish) -
     if action.outcome:
         extra["outcome"] = action.outcome
     status = Status.FAILED if action.reason == StopReason.AGENT_FAILURES else Status.COMPLETED
-    _set_status(rt, did, token, snap, status, reason=action.reason, extra=extra)
-
-
-def _wait_for_human(rt: Runtime, did: str, token: int, snap: Snapshot,
-                    action: WaitForHuman) -> None:
-    # The durable wait (deadline, policy) is the protocols issue's; the foundation records it.
-    _set_status(rt, did, token, snap, Status.WAITING_FOR_HUMAN, reason="human_turn",
-                extra={"waiting_for": action.participant_id})
-
-
-def _turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Participant,
-                 action: Speak, exc: AgentError) -> None:
-    """Record a failed turn; skip the agent, or fail the discussion after repeated failures."""
-    failures = int(snap.state.pstate.get("_failures", 0)) + 1
-    log.warning("turn %s of %s failed: %s", snap.state.turn, did, exc.message)
-    events: list[tuple[str, dict]] = [("turn_failed", {
-        "turn": snap.state.turn, "round": action.round,
-        "participant_id": speaker.participant_id, "error": exc.message,
-        "consecutive_failures": failures, "transient": exc.transient,
-        "attempts": exc.details.get("attempts", 1),
-    })]
-    pstate = {**snap.state.pstate, "_failures": failures}
-    updates: dict = {"pstate": pstate}
-    if failures >= MAX_CONSECUTIVE_FAILURES:
-        reason = f"{failures} consecutive agent failures; last: {exc.message}"
-        updates.update(status=Status.FAILED.value, stop_reason=StopReason.AGENT_FAILURES.value,
-                       error=reason)
-        events.append(("status", {"status": Status.FAILED.value,
-                                  "previous": snap.state.status.value,
-                                  "reason": StopReason.AGENT_FAILURES.value, "error": reason}))
-    attempts = exc.details.get("attempts")
-    result = rt.store.commit(
-        did, Commit(updates=updates, events=events, advance_turn=True,
-                    allowed_statuses=(Status.ACTIVE,),
-                    increments=accounting.increments(
-                        speaker.participant_id, failed=True,
-                        attempts=attempts if isinstance(attempts, int) else 1)),
-        token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms,
-    )
-    snap.state.turn = result.turn
-    snap.state.pstate = pstate
-    if failures >= MAX_CONSECUTIVE_FAILURES:
-        snap.state.status = Status.FAILED
+    set_status(rt, did, token, snap, status, reason=action.reason, extra=extra)
