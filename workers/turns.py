@@ -203,7 +203,9 @@ def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: Ba
     updates = {"current_round": round_no, "pstate": pstate, "tokens_used": tokens}
     if proxy_for is not None:
         updates["proxy_turn"] = ""
-    nxt = _predict_next(rt, snap, protocol, message, updates) if predict else None
+    # A stand-in's turn also clears `proxy_turn`; keep the prediction to plain turns.
+    nxt = (_predict_next(rt, snap, protocol, message, updates)
+           if predict and proxy_for is None else None)
     try:
         result = store.commit(
             did, Commit(message=message, advance_turn=True, updates=updates,
