@@ -26,7 +26,8 @@ def test_pages_are_served_with_a_strict_policy(client) -> None:
 @pytest.mark.parametrize(("name", "mimetype"), [
     ("ui.css", "text/css"), ("common.js", "text/javascript"),
     ("discussion.js", "text/javascript"), ("actions.js", "text/javascript"),
-    ("index.js", "text/javascript"),
+    ("index.js", "text/javascript"), ("transcript.js", "text/javascript"),
+    ("compose.js", "text/javascript"),
 ])
 def test_assets_are_served(client, name: str, mimetype: str) -> None:
     resp = client.get(f"/ui/static/{name}")

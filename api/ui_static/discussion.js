@@ -12,24 +12,19 @@
   const TERMINAL = new Set(["completed", "cancelled", "failed"]);
   const STATUS_FIELDS = ["stop_reason", "outcome", "error", "wait_deadline", "deadline"];
   const $ = (id) => document.getElementById(id);
-  const query = new URLSearchParams(location.search);
 
   const st = {
     session: null,
     people: new Map(), // participant_id -> participant
     lastEventId: null,
-    nodes: new Map(), // seq -> <li>
-    drafts: new Map(), // turn (or participant) -> streaming <li>
     ws: null,
     retry: 0,
     holdUntil: 0,
     urls: [],
     stopped: false,
-    filling: false,
     speaking: null,
     actions: [],
     resyncs: 0,
-    deltas: 0,
   };
 
   // ------------------------------------------------------------------ rendering
@@ -77,7 +72,7 @@
     status.textContent = s.status.replaceAll("_", " ");
     status.className = `badge status-${s.status}`;
     $("round").textContent = `${s.current_round || 0} of ${s.max_rounds}`;
-    $("count").textContent = st.nodes.size;
+    $("count").textContent = tr.nodes.size;
     const waiting = s.status === "waiting_for_human" && s.waiting_for;
     $("waiting-box").hidden = !waiting;
     if (waiting) {
@@ -108,95 +103,19 @@
       `${k.replaceAll("_", " ")}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join("; ");
   }
 
-  function messageNode(m, draft) {
-    const p = person(m.participant_id);
-    const kind = kindLabel(m.participant_type || (p && p.participant_type));
-    const role = p && p.role;
-    return el("li", { class: `msg msg-${kind}${draft ? " draft" : ""}`, "data-seq": m.seq,
-                      "aria-busy": draft ? "true" : undefined },
-      el("div", { class: "who" },
-        el("strong", { text: m.participant_name || (p && p.name) || m.participant_id }), " ",
-        el("span", { class: `kind kind-${kind}`, text: kind }),
-        role ? el("span", { class: "role", text: ` ${role}` }) : null,
-        el("span", { class: "when", text: draft ? " typing…" : ` #${m.seq} · ${when(m.timestamp)}` }),
-        m.message_type && m.message_type !== "text"
-          ? el("span", { class: "mtype", text: ` ${m.message_type}` }) : null),
-      el("p", { class: "text", text: m.content }));
-  }
-
-  // Adds a committed message once (keyed by seq), in seq order; replaces its streaming draft.
-  function addMessage(m, check = true) {
-    if (!m || typeof m.seq !== "number" || st.nodes.has(m.seq)) return false;
-    const node = messageNode(m, false);
-    const list = $("transcript");
-    let before = null;
-    for (const [seq, li] of st.nodes) if (seq > m.seq && (!before || seq < Number(before.dataset.seq))) before = li;
-    const draftKey = m.turn ?? null;
-    const draft = draftKey !== null ? st.drafts.get(draftKey) : null;
-    if (draft) {
-      draft.replaceWith(node);
-      st.drafts.delete(draftKey);
-      if (before) list.insertBefore(node, before);
-    } else if (before) {
-      list.insertBefore(node, before);
-    } else {
-      const firstDraft = list.querySelector("li.draft");
-      list.insertBefore(node, firstDraft);
-    }
-    st.nodes.set(m.seq, node);
-    if (st.session) {
+  const tr = Transcript.create({
+    list: $("transcript"), did, person, kindLabel,
+    onAdded: (m) => {
+      if (!st.session) return;
       st.session.message_count = Math.max(st.session.message_count || 0, m.seq);
       if (m.round) st.session.current_round = Math.max(st.session.current_round || 0, m.round);
-    }
-    if (check) ensureContiguous();
-    return true;
-  }
-
-  function applyDelta(d) {
-    const key = d.turn ?? d.participant_id;
-    let li = st.drafts.get(key);
-    if (!li) {
-      li = messageNode({ seq: "", participant_id: d.participant_id,
-                         participant_name: d.participant_name, content: "" }, true);
-      st.drafts.set(key, li);
-      $("transcript").append(li);
-    }
-    const text = li.querySelector(".text");
-    st.deltas += 1;
-    // A re-run of the turn streams again from index 0: start the draft over, never double it.
-    if (d.index === 0) text.textContent = "";
-    if (typeof d.delta === "string") text.textContent += d.delta;
-    else if (typeof d.content === "string") text.textContent = d.content;
-    else if (typeof d.text === "string") text.textContent = d.text;
-  }
-
-  function note(text) {
-    $("transcript").append(el("li", { class: "note", text }));
-  }
-
-  // Fills any hole in 1..highest seq from the REST transcript.
-  async function ensureContiguous() {
-    if (st.filling || !st.nodes.size) return;
-    const highest = Math.max(...st.nodes.keys());
-    let missing = 0;
-    for (let s = 1; s <= highest; s++) if (!st.nodes.has(s)) { missing = s; break; }
-    if (!missing) return;
-    st.filling = true;
-    try {
-      let offset = missing - 1;
-      while (offset < highest) {
-        const page = await api(`/v1/discussions/${encodeURIComponent(did)}/messages?limit=500&offset=${offset}`);
-        for (const m of page.messages) addMessage(m, false);
-        if (!page.messages.length) break;
-        offset += page.messages.length;
-      }
-    } catch (err) {
-      console.warn("could not fill the transcript", err);
-    } finally {
-      st.filling = false;
-      renderState();
-    }
-  }
+    },
+    onFilled: () => renderState(),
+  });
+  const addMessage = tr.add;
+  const note = tr.note;
+  const ensureContiguous = tr.fill;
+  Object.defineProperty(st, "deltas", { get: () => tr.deltas });
 
   // ------------------------------------------------------------------ the stream
 
@@ -223,7 +142,7 @@
         addMessage(d);
         break;
       case "message_delta":
-        applyDelta(d);
+        tr.delta(d);
         break;
       case "turn_started":
         st.speaking = d.participant_name || d.participant_id;
@@ -321,85 +240,13 @@
     if (st.ws && st.ws.readyState === WebSocket.OPEN) st.ws.send('{"type":"ping"}');
   }, 20000);
 
-  // ------------------------------------------------------------------ posting
-
-  function writers() {
-    return [...st.people.values()].filter((p) =>
-      p.participant_type === "human" && (p.permissions || []).includes("write"));
-  }
-
-  function acting() { return person($("as").value) || null; }
-
-  function renderPostForm() {
-    const section = $("post-section");
-    const people = writers();
-    section.hidden = !people.length;
-    if (!people.length) return;
-    const select = $("as");
-    if (select.options.length !== people.length) {
-      const wanted = select.value || query.get("as") || query.get("participant");
-      select.replaceChildren(...people.map((p) =>
-        el("option", { value: p.participant_id, text: `${p.name}${p.role ? ` (${p.role})` : ""}` })));
-      if (wanted && people.some((p) => p.participant_id === wanted)) select.value = wanted;
-    }
-    updateTurnHint();
-  }
-
-  // Whether the protocol lets the chosen person post now; the server decides in the end.
-  function mayPost() {
-    const s = st.session;
-    const me = acting();
-    if (!s || !me) return [false, ""];
-    if (TERMINAL.has(s.status)) return [false, "The discussion has ended."];
-    if (s.status === "waiting_for_human" && s.waiting_for === me.participant_id) {
-      return [true, "It is your turn."];
-    }
-    if (s.protocol === "round_robin") {
-      const who = s.waiting_for && person(s.waiting_for);
-      return [false, who ? `Waiting for ${who.name}.` : "Round-robin: you can post when it is your turn."];
-    }
-    return [true, ""];
-  }
-
-  function updateTurnHint() {
-    if ($("post-section").hidden) return;
-    const [ok, hint] = mayPost();
-    $("send").disabled = !ok;
-    $("turn-hint").textContent = hint;
-    $("post").classList.toggle("your-turn", ok && hint === "It is your turn.");
-  }
-
-  function newKey() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-  }
-
-  async function post(e) {
-    e.preventDefault();
-    const content = $("content").value.trim();
-    const status = $("post-status");
-    if (!content) { status.textContent = "Write a message first."; $("content").focus(); return; }
-    const body = { participant_id: $("as").value, content };
-    const headers = { "Idempotency-Key": newKey() };
-    $("send").disabled = true;
-    status.textContent = "Sending…";
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const m = await api(`/v1/discussions/${encodeURIComponent(did)}/messages`,
-                            { method: "POST", body, headers });
-        addMessage(m);
-        $("content").value = "";
-        status.textContent = m && m.status === "held" ? "Held for a moderator's approval." : "Sent.";
-        $("content").focus(); // Send is disabled now: keep keyboard users in the form
-        break;
-      } catch (err) {
-        // Only a lost response is retried, with the same key, so it cannot post twice.
-        if (err instanceof UI.ApiError || attempt === 2) { status.textContent = `Not sent: ${err.message}`; break; }
-        await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
-      }
-    }
-    renderState();
-  }
+  const compose = Compose.create({
+    did, st, person, addMessage, renderState: () => renderState(),
+    onActorChange: () => renderActions(),
+  });
+  const renderPostForm = compose.render;
+  const updateTurnHint = compose.hint;
+  const acting = compose.acting;
 
   // ------------------------------------------------------------------ votes and moderation
 
@@ -420,42 +267,13 @@
     });
   }
 
-  // ------------------------------------------------------------------ export
-
-  // Fetched (not linked) so the access token goes along; saved through a blob URL.
-  async function exportAs(e) {
-    const format = e.target.dataset.format;
-    const status = $("export-status");
-    status.textContent = "…";
-    try {
-      const headers = UI.token() ? { Authorization: `Bearer ${UI.token()}` } : {};
-      const resp = await fetch(`/v1/discussions/${encodeURIComponent(did)}/export?format=${format}`,
-                               { headers });
-      if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
-      const url = URL.createObjectURL(await resp.blob());
-      const a = el("a", { href: url, download: `${did}.${format === "markdown" ? "md" : "json"}` });
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
-      status.textContent = "";
-    } catch (err) {
-      status.textContent = `Export failed: ${err.message}`;
-    }
-  }
-
   // ------------------------------------------------------------------ start
-
-  $("post").addEventListener("submit", post);
-  $("export-md").addEventListener("click", exportAs);
-  $("export-json").addEventListener("click", exportAs);
-  $("as").addEventListener("change", () => { updateTurnHint(); renderActions(); });
 
   // Test and debugging hooks: drop the socket (and hold off reconnecting for holdMs).
   window.viewer = {
     state: st,
     drop(holdMs = 0) { st.holdUntil = Date.now() + holdMs; if (st.ws) st.ws.close(); },
-    seqs() { return [...st.nodes.keys()].sort((a, b) => a - b); },
+    seqs: () => tr.seqs(),
   };
 
   (async () => {
