@@ -12,5 +12,6 @@ def utcnow() -> datetime:
 
 def iso(dt: datetime | None = None) -> str:
     """UTC ISO 8601 with a `Z`, millisecond precision."""
-    dt = dt or utcnow()
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # The common call (now) is already UTC: skip the conversion (this runs on every turn).
+    dt = utcnow() if dt is None else dt.astimezone(UTC)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")

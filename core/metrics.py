@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import (
@@ -74,14 +75,28 @@ SCHEDULE_FIRES = Counter(
 )
 
 
+# Labelled children by (metric, label values). prometheus-client keeps every child it made
+# anyway (nothing here removes one); looking them up in a plain dict skips its lock and label
+# checks, which ran several times per turn and per request.
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    key = (id(metric), labels)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*labels)
+    return child
+
+
 def observe_http(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_LATENCY.labels(method, route).observe(seconds)
+    _child(HTTP_REQUESTS, method, route, str(status)).inc()
+    _child(HTTP_LATENCY, method, route).observe(seconds)
 
 
 def observe_step(protocol: str, outcome: str, seconds: float) -> None:
-    STEPS.labels(protocol, outcome).inc()
-    STEP_DURATION.labels(protocol).observe(seconds)
+    _child(STEPS, protocol, outcome).inc()
+    _child(STEP_DURATION, protocol).observe(seconds)
 
 
 def observe_agent_call(provider: str, model: str | None, seconds: float, *, ok: bool = True,
@@ -89,14 +104,14 @@ def observe_agent_call(provider: str, model: str | None, seconds: float, *, ok: 
                        cost_usd: float = 0.0) -> None:
     """The hook for every agent or orchestration call (backends and accounting call it)."""
     model = model or "-"
-    AGENT_CALLS.labels(provider, model, "ok" if ok else "error").inc()
-    AGENT_LATENCY.labels(provider, model).observe(max(seconds, 0.0))
+    _child(AGENT_CALLS, provider, model, "ok" if ok else "error").inc()
+    _child(AGENT_LATENCY, provider, model).observe(max(seconds, 0.0))
     if prompt_tokens:
-        AGENT_TOKENS.labels(provider, model, "prompt").inc(prompt_tokens)
+        _child(AGENT_TOKENS, provider, model, "prompt").inc(prompt_tokens)
     if completion_tokens:
-        AGENT_TOKENS.labels(provider, model, "completion").inc(completion_tokens)
+        _child(AGENT_TOKENS, provider, model, "completion").inc(completion_tokens)
     if cost_usd:
-        AGENT_COST.labels(provider, model).inc(cost_usd)
+        _child(AGENT_COST, provider, model).inc(cost_usd)
 
 
 def ws_opened(endpoint: str = "stream") -> None:
@@ -108,7 +123,7 @@ def ws_closed(endpoint: str = "stream") -> None:
 
 
 def ws_frame(direction: str) -> None:
-    WS_FRAMES.labels(direction).inc()
+    _child(WS_FRAMES, direction).inc()
 
 
 def multiproc_dir() -> str | None:

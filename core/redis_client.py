@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
+import select
+import sys
+from typing import Any
+
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from core.settings import Settings
+
+
+def _native_poll() -> Any:
+    """The operating system's `select.poll` when gevent has replaced it, else None."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("select"):
+        return None
+    return monkey.get_original("select", "poll")
+
+
+class Connection(redis.Connection):
+    """redis-py's connection with a cheaper pool check under gevent.
+
+    Each time the pool hands out a connection it asks `can_read()` (timeout 0) to make sure
+    no stray reply or closed socket is left on it. Under gevent that zero-timeout poll goes
+    through gevent's hub (about 7% of an API post's CPU and 5% of a turn's). A zero-timeout
+    poll never blocks, so the operating system's own poll answers the same question without
+    the trip; when the socket is readable (data or EOF) redis-py's own check decides, so
+    a dirty or closed connection is still refused exactly as before.
+    """
+
+    def can_read(self, timeout: float = 0) -> bool:
+        poll = _native_poll() if timeout == 0 and self._sock is not None else None
+        reader = getattr(self._parser, "_reader", None)  # hiredis's buffer of unread replies
+        if poll is None or reader is None or not hasattr(reader, "has_data"):
+            return super().can_read(timeout)
+        if reader.has_data():
+            return True
+        poller = poll()
+        poller.register(self._sock, select.POLLIN)
+        if poller.poll(0):
+            return super().can_read(0)
+        return False
 
 
 def make_redis(settings: Settings, *, blocking_timeout_s: float | None = None,
@@ -23,6 +60,9 @@ def make_redis(settings: Settings, *, blocking_timeout_s: float | None = None,
     # gevent steps on one client) waits briefly for a free connection instead of failing.
     pool = redis.BlockingConnectionPool.from_url(
         settings.redis_url,
+        # Plain TCP only: rediss:// and unix:// keep the classes redis-py picks for them.
+        **({"connection_class": Connection} if settings.redis_url.startswith("redis://")
+           else {}),
         db=settings.redis_db,
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_socket_timeout_s,

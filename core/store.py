@@ -69,8 +69,8 @@ class Commit:
 
 
 def _dump_message(message: Message) -> str:
-    body = message.model_dump(mode="json", exclude={"seq"})
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    # pydantic-core writes compact UTF-8 JSON itself: no dict round trip (every turn and post).
+    return message.model_dump_json(exclude={"seq"})
 
 
 def _state_value(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from core.models import Message, Participant
 
@@ -22,13 +23,17 @@ def _neutralise(text: str) -> str:
     )
 
 
+@lru_cache(maxsize=1024)  # at most ~40 MB even if every line were 20,000 chars
+def _line(seq: int | None, name: str, kind: str, content: str) -> str:
+    # Cached: a message stays in the window for many turns, and its line never changes. The
+    # key is the whole rendered input, so a hit can never show another message's text.
+    return f"[{seq}] {_neutralise(name)} ({kind}): {_neutralise(content)}"
+
+
 def render_transcript(messages: Sequence[Message]) -> str:
     """The window of messages as one delimited data block."""
-    lines = [
-        f"[{m.seq}] {_neutralise(m.participant_name)} ({m.participant_type.value}): "
-        f"{_neutralise(m.content)}"
-        for m in messages
-    ]
+    lines = [_line(m.seq, m.participant_name, m.participant_type.value, m.content)
+             for m in messages]
     return "\n".join([OPEN, *lines, CLOSE])
 
 
