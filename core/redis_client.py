@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from core.settings import Settings
@@ -73,6 +74,11 @@ def make_redis(settings: Settings, *, blocking_timeout_s: float | None = None,
         # One quick retry covers a connection the server closed while idle; more would turn a
         # Redis outage into a hang.
         retry=Retry(NoBackoff(), 1),
+        # Maintenance notifications need RESP3 (we speak RESP2), and with them on ("auto", the
+        # default) redis-py 8 skips its check that a pooled connection holds no stray reply
+        # (left by a command cut short): off, so that check is made and such a connection is
+        # reconnected instead of handing the stray reply to the next command.
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
         # Named connections (CLIENT LIST) let operators and tests see which role holds them.
         client_name=client_name,
     )
