@@ -52,8 +52,9 @@ def build(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "task_default_queue": "steps",
         "worker_hijack_root_logger": False,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Flower enables the workers' task events when it runs; see Settings.celery_task_events.
+        "worker_send_task_events": settings.celery_task_events,
+        "task_send_sent_event": settings.celery_task_events,
         "timezone": "UTC",
         "enable_utc": True,
         # One static entry, so it works with the default scheduler and with RedBeat alike.

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # Broker connections per worker process: every greenlet of a gevent worker acknowledges
     # its own task, so this must cover the worker's concurrency (-c).
     broker_max_connections: int = Field(default=1000, ge=10)
+    # Celery task events (what Flower shows). Off: Flower turns the workers' events on itself
+    # while it runs (its enable_events command, every 5 s), so nobody pays for them unwatched
+    # (about a sixth of a worker's CPU per step). On: always sent, with producers' task-sent.
+    celery_task_events: bool = False
 
     # Agents. An empty DEFAULT_PROVIDER means `execution_platform` when EXECUTION_PLATFORM_URL is
     # set and `simulated` otherwise (filled in by the validator below).
