@@ -74,3 +74,18 @@ def test_rediss_and_unix_urls_keep_redis_py_connection_classes() -> None:
     assert unix.connection_class is redis.UnixDomainSocketConnection
     plain = make_redis(Settings(redis_url="redis://127.0.0.1:1/0")).connection_pool
     assert plain.connection_class is Connection
+
+
+def test_connections_still_report_redis_py_version_once_it_is_cached(settings) -> None:
+    import redis
+    import redis.utils
+
+    from core.redis_client import make_redis
+
+    client = make_redis(settings)
+    client.ping()
+    assert hasattr(redis.utils.get_lib_version, "cache_info")  # looked up once per process
+    # What a connection sends with CLIENT SETINFO (servers from 7.2 on record it).
+    conn = client.connection_pool.make_connection()
+    assert conn.driver_info.lib_version == redis.__version__
+    assert redis.Connection(host="127.0.0.1").driver_info.lib_version == redis.__version__

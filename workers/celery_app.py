@@ -5,12 +5,14 @@ from __future__ import annotations
 from celery import Celery
 
 import celeryconfig
+from core.redis_client import cache_lib_version
 from core.settings import Settings
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
     """A Celery app configured from settings, with our tasks registered."""
     settings = settings or Settings()
+    cache_lib_version()  # the broker's connections are redis-py connections too
     app = Celery("orchestrator", set_as_current=False)
     app.conf.update(celeryconfig.build(settings))
     app.conf.orchestrator_settings = settings
