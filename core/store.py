@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,10 @@ class Commit:
     increments: dict[str, float] = field(default_factory=dict)
 
 
+# Discussions whose parsed config and participants a Store keeps (a few KB each).
+PARSED_CACHE = 2048
+
+
 def _dump_message(message: Message) -> str:
     # pydantic-core writes compact UTF-8 JSON itself: no dict round trip (every turn and post).
     return message.model_dump_json(exclude={"seq"})
@@ -107,6 +112,11 @@ class Store:
     def __init__(self, client: redis.Redis, *, events_maxlen: int = 10_000) -> None:
         self.r = client
         self.events_maxlen = events_maxlen
+        # Parsed config and participants by discussion, with the raw JSON they came from.
+        # Every snapshot still reads both keys; the parse is reused only when the raw text is
+        # the same, so a changed or recreated discussion is never served stale.
+        self._parsed: OrderedDict[str, tuple[str, dict[str, str], DiscussionConfig,
+                                             list[Participant]]] = OrderedDict()
         self._acquire = client.register_script(scripts.ACQUIRE)
         self._release = client.register_script(scripts.RELEASE)
         self._begin = client.register_script(scripts.BEGIN_TURN)
@@ -178,21 +188,34 @@ class Store:
         snap.muted, snap.held_count = frozenset(muted), int(held)
         return snap
 
-    @staticmethod
-    def _build_snapshot(discussion_id: str, raw_cfg: str | None, raw_parts: dict[str, str],
+    def _build_snapshot(self, discussion_id: str, raw_cfg: str | None, raw_parts: dict[str, str],
                         raw_state: dict[str, str], raw_msgs: list[str]) -> Snapshot:
         if raw_cfg is None or not raw_state:
             raise DiscussionNotFound(f"discussion {discussion_id} not found")
+        config, participants = self._config_and_participants(discussion_id, raw_cfg, raw_parts)
+        return Snapshot(
+            config=config,
+            participants=list(participants),
+            state=parse_state(raw_state),
+            recent=[Message.model_validate_json(m) for m in raw_msgs],
+        )
+
+    def _config_and_participants(self, discussion_id: str, raw_cfg: str, raw_parts: dict[str, str]
+                                 ) -> tuple[DiscussionConfig, list[Participant]]:
+        """The parsed config and participants in speaking order; parsed once per process
+        while their JSON stays the same (every post and step reads them)."""
+        hit = self._parsed.get(discussion_id)
+        if hit is not None and hit[0] == raw_cfg and hit[1] == raw_parts:
+            self._parsed.move_to_end(discussion_id)
+            return hit[2], hit[3]
         config = DiscussionConfig.model_validate_json(raw_cfg)
         by_id = {pid: Participant.model_validate_json(v) for pid, v in raw_parts.items()}
         order = config.metadata.get("_participant_order") or list(by_id)
         participants = [by_id[pid] for pid in order if pid in by_id]
-        return Snapshot(
-            config=config,
-            participants=participants,
-            state=parse_state(raw_state),
-            recent=[Message.model_validate_json(m) for m in raw_msgs],
-        )
+        self._parsed[discussion_id] = (raw_cfg, raw_parts, config, participants)
+        while len(self._parsed) > PARSED_CACHE:
+            self._parsed.popitem(last=False)
+        return config, participants
 
     def session(self, discussion_id: str, *, message_limit: int = 100) -> Session:
         """The seed's Session view: config, participants, state and the latest messages."""
