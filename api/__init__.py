@@ -27,6 +27,9 @@ def create_app(
 ) -> OpenAPI:
     """Build the API app; tests pass their own settings, Redis client or dispatcher."""
     settings = settings or Settings()
+    from api import auth, limits
+
+    auth.check_startup(settings)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s - %(name)s - %(levelname)s - %(message)s",
@@ -52,6 +55,10 @@ def create_app(
 
     Orchestrator(app, settings, redis_client=redis_client, dispatch=dispatch)
     CORS(app, origins=settings.cors_origin_list, expose_headers=["Location", "Retry-After"])
+    # Order matters: identify the caller, count the request, then refuse or admit it.
+    auth.register_identify(app)
+    limiter = limits.create_limiter(app, settings)
+    auth.register_require(app)
     errors.register(app)
 
     from api import discussions, health, stream
@@ -60,6 +67,8 @@ def create_app(
     app.register_api(discussions.bp)
     sock = Sock(app)
     stream.register(sock)
+    limits.limit_endpoint(app, limiter, "discussions.create_discussion",
+                          settings.rate_limit_create)
 
     @app.get("/docs", doc_ui=False)
     def _docs() -> Any:

@@ -8,6 +8,7 @@ from flask import request
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import current
 from api.extension import ext
 from core import discussions as service
 from core.errors import BadRequest
@@ -58,48 +59,45 @@ def _idempotency_key() -> str | None:
 @bp.post("", responses={201: Session, **ERRORS})
 def create_discussion(body: CreateDiscussion) -> Any:
     """Create a discussion and start it. 201 with the session and a Location header."""
-    session = service.create_discussion(ext().services(), body)
+    session = service.create_discussion(ext().services(), body, principal=current())
     return session.model_dump(mode="json"), 201, {"Location": f"/v1/discussions/{session.id}"}
 
 
 @bp.get("", responses={200: DiscussionList, 422: ErrorBody, 503: ErrorBody})
 def list_discussions(query: ListQuery) -> Any:
     """Discussion ids, newest first (`state=active` for the unfinished ones)."""
-    ids = ext().store.list_ids(active_only=query.state == "active")
+    ids = service.list_discussions(ext().services(), current(),
+                                   active_only=query.state == "active")
     return DiscussionList(discussions=ids, count=len(ids)).model_dump()
 
 
 @bp.get("/<discussion_id>", responses={200: Session, 404: ErrorBody, 503: ErrorBody})
 def get_discussion(path: DiscussionPath) -> Any:
     """The full session: participants, status, round and the latest messages."""
-    return ext().store.session(path.discussion_id).model_dump(mode="json")
+    return service.get_session(ext().services(), path.discussion_id,
+                               current()).model_dump(mode="json")
 
 
 @bp.delete("/<discussion_id>", responses={200: Deleted, 404: ErrorBody, 503: ErrorBody})
 def delete_discussion(path: DiscussionPath) -> Any:
     """Delete the discussion and every key it had; a running step stops at its next commit."""
-    ext().store.delete(path.discussion_id)
+    service.delete_discussion(ext().services(), path.discussion_id, current())
     return Deleted(id=path.discussion_id, deleted=True).model_dump()
 
 
 @bp.get("/<discussion_id>/messages", responses={200: MessagePage, **ERRORS})
 def list_messages(path: DiscussionPath, query: MessagesQuery) -> Any:
     """A page of the transcript in `seq` order (`limit` 1-500, `offset` from 0)."""
-    store = ext().store
-    if not store.exists(path.discussion_id):
-        from core.errors import DiscussionNotFound
-
-        raise DiscussionNotFound(f"discussion {path.discussion_id} not found")
-    messages, total = store.messages(path.discussion_id, query.offset, query.limit)
-    return MessagePage(discussion_id=path.discussion_id, messages=messages, total=total,
-                       limit=query.limit, offset=query.offset).model_dump(mode="json")
+    page = service.list_messages(ext().services(), path.discussion_id, query.offset,
+                                 query.limit, current())
+    return page.model_dump(mode="json")
 
 
 @bp.post("/<discussion_id>/messages", responses={201: Message, 409: ErrorBody, **ERRORS})
 def post_message(path: DiscussionPath, body: PostMessage) -> Any:
     """Post a participant's message; an `Idempotency-Key` header makes retries safe."""
     message, replayed = service.post_message(
-        ext().services(), path.discussion_id, body, _idempotency_key()
+        ext().services(), path.discussion_id, body, _idempotency_key(), current()
     )
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return message.model_dump(mode="json"), 201, headers

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core import access, quotas
+from core.auth import SYSTEM, Principal
 from core.clock import iso
 from core.errors import Conflict, ParticipantNotFound, StaleLease, Unprocessable
 from core.ids import new_id
@@ -12,6 +14,7 @@ from core.models import (
     CreateDiscussion,
     DiscussionConfig,
     Message,
+    MessagePage,
     Participant,
     ParticipantType,
     Permission,
@@ -70,9 +73,16 @@ def build_participants(body: CreateDiscussion, settings: Settings) -> list[Parti
     return agents + humans
 
 
-def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None = None) -> Session:
-    """Validate, store and start a discussion; it begins `pending` until a worker takes it."""
+def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None = None, *,
+                      principal: Principal | None = None) -> Session:
+    """Validate, store and start a discussion; it begins `pending` until a worker takes it.
+
+    An authenticated principal becomes the owner (its quotas apply); trusted callers (schedules,
+    batches) may name an owner on someone's behalf.
+    """
     settings = svc.settings
+    if principal is not None and not principal.unrestricted:
+        owner = principal.user_id
     get_protocol(body.protocol)  # 422 for a protocol this build cannot run
     if not body.agents and not body.humans:
         raise Unprocessable("a discussion needs at least one agent or person")
@@ -80,6 +90,10 @@ def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None =
         raise Unprocessable(f"at most {settings.max_participants} participants per discussion")
     if body.max_rounds > settings.max_rounds_limit:
         raise Unprocessable(f"max_rounds may be at most {settings.max_rounds_limit}")
+    if body.max_messages is not None and body.max_messages > settings.max_messages_limit:
+        raise Unprocessable(f"max_messages may be at most {settings.max_messages_limit}")
+    if owner and body.agents:
+        quotas.check_spend(svc.store.r, settings, owner)
     participants = build_participants(body, settings)
     for p in participants:
         if p.is_agent:
@@ -96,24 +110,70 @@ def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None =
         created_at=iso(),
     )
     users = [h.user_id for h in body.humans] + ([owner] if owner else [])
-    svc.store.create(config, participants, status=Status.PENDING, users=users)
+    if owner:
+        quotas.admit_discussion(svc.store.r, settings, owner, did)
+    try:
+        svc.store.create(config, participants, status=Status.PENDING, users=users)
+    except BaseException:
+        if owner:
+            quotas.release_discussion(svc.store.r, owner, did)
+        raise
     svc.dispatch(did)
     return svc.store.session(did)
 
 
+def list_discussions(svc: Services, principal: Principal = SYSTEM, *,
+                     active_only: bool = False) -> list[str]:
+    """Discussion ids newest first: all of them for unrestricted callers, else the caller's."""
+    user = None if principal.unrestricted else principal.user_id
+    return svc.store.list_ids(user=user, active_only=active_only)
+
+
+def get_session(svc: Services, discussion_id: str, principal: Principal = SYSTEM) -> Session:
+    """The session, for a caller who may read it."""
+    access.authorize(svc.store, discussion_id, principal)
+    return svc.store.session(discussion_id)
+
+
+def list_messages(svc: Services, discussion_id: str, offset: int, limit: int,
+                  principal: Principal = SYSTEM) -> MessagePage:
+    """A page of the transcript, for a caller who may read it."""
+    access.authorize(svc.store, discussion_id, principal)
+    messages, total = svc.store.messages(discussion_id, offset, limit)
+    return MessagePage(discussion_id=discussion_id, messages=messages, total=total,
+                       limit=limit, offset=offset)
+
+
+def delete_discussion(svc: Services, discussion_id: str, principal: Principal = SYSTEM) -> None:
+    """Delete every key of the discussion; only its creator (or a trusted caller) may."""
+    found = access.authorize(svc.store, discussion_id, principal)
+    access.check_creator(found, discussion_id)
+    owner = svc.store.config(discussion_id).owner
+    svc.store.delete(discussion_id)
+    if owner:
+        quotas.release_discussion(svc.store.r, owner, discussion_id)
+
+
 def post_message(
-    svc: Services, discussion_id: str, body: PostMessage, idempotency_key: str | None = None
+    svc: Services, discussion_id: str, body: PostMessage, idempotency_key: str | None = None,
+    principal: Principal = SYSTEM,
 ) -> tuple[Message, bool]:
-    """Append a participant's message; (message, replayed) where replayed marks a retried key."""
+    """Append a participant's message; (message, replayed) where replayed marks a retried key.
+
+    The caller needs `write` and posts only as their own participant.
+    """
     settings = svc.settings
+    snap = svc.store.snapshot(discussion_id, 1)
+    found = access.access_of(principal, snap.config, snap.participants)
+    access.check(found, discussion_id, Permission.WRITE)
     if len(body.content) > settings.max_message_chars:
         raise Unprocessable(f"content may be at most {settings.max_message_chars} characters")
-    snap = svc.store.snapshot(discussion_id, 1)
     author = snap.participant(body.participant_id)
     if author is None:
         raise ParticipantNotFound(
             f"participant {body.participant_id} is not in discussion {discussion_id}"
         )
+    access.check_author(principal, author, discussion_id)
     if snap.state.status.terminal:
         raise Conflict(f"discussion {discussion_id} is {snap.state.status.value}")
     view = View(config=snap.config, participants=snap.participants, state=snap.state)

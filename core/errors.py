@@ -20,6 +20,27 @@ class BadRequest(OrchestratorError):
     code = "bad_request"
 
 
+class Unauthenticated(OrchestratorError):
+    """No credentials, or credentials that do not verify (401)."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(OrchestratorError):
+    """The caller may see the object but not do this to it (403)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class QuotaExceeded(OrchestratorError):
+    """A per-user quota is used up (429, with Retry-After when it refills)."""
+
+    status = 429
+    code = "quota_exceeded"
+
+
 class NotFound(OrchestratorError):
     status = 404
     code = "not_found"
@@ -64,3 +85,7 @@ class AgentError(OrchestratorError):
     def __init__(self, message: str, *, transient: bool = False, **details: object) -> None:
         super().__init__(message, **details)
         self.transient = transient
+
+
+class StartupRefused(RuntimeError):
+    """The settings are unsafe to start with (e.g. authentication off on a network address)."""

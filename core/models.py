@@ -99,6 +99,22 @@ class HumanInput(_Input):
     )
 
 
+# Message metadata the server writes on agent turns (accounting): never taken from a client.
+SERVER_METADATA_KEYS = frozenset({
+    "provider", "model", "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms",
+    "cost_usd", "cached_reply", "proxy_for", "stand_in",
+})
+
+
+def _client_metadata(metadata: dict[str, Any], reserved: frozenset[str] = frozenset()
+                     ) -> dict[str, Any]:
+    """Refuse metadata keys the server owns: `_`-prefixed ones and the given reserved names."""
+    owned = sorted(k for k in metadata if k.startswith("_") or k in reserved)
+    if owned:
+        raise ValueError(f"keys set by the server may not be given: {', '.join(owned)}")
+    return metadata
+
+
 class CreateDiscussion(_Input):
     """Body of `POST /v1/discussions`."""
 
@@ -118,14 +134,33 @@ class CreateDiscussion(_Input):
             raise ValueError("each user_id may appear once")
         return humans
 
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        return _client_metadata(metadata)
+
 
 class PostMessage(_Input):
     """Body of `POST /v1/discussions/{id}/messages`."""
 
     participant_id: str = Field(min_length=1, max_length=64)
     content: str = Field(min_length=1)
-    message_type: MessageType = MessageType.TEXT
+    message_type: MessageType = Field(
+        default=MessageType.TEXT, description="`system` messages come only from the service."
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("message_type")
+    @classmethod
+    def _not_system(cls, value: MessageType) -> MessageType:
+        if value == MessageType.SYSTEM:
+            raise ValueError("system messages come only from the service")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        return _client_metadata(metadata, SERVER_METADATA_KEYS)
 
 
 class MessagesQuery(_Input):

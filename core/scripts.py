@@ -117,3 +117,18 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
+
+# KEYS: 1 user's active-owned set, 2 discussions:active
+# ARGV: 1 new discussion id, 2 cap
+# Admit one more discussion for a user if fewer than `cap` of theirs are unfinished; finished
+# ones are pruned from the set on the way, so it never grows past the cap.
+QUOTA_ADMIT = """
+local n = 0
+for _, did in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('SISMEMBER', KEYS[2], did) == 1 then n = n + 1
+  else redis.call('SREM', KEYS[1], did) end
+end
+if n >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1
+"""

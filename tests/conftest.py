@@ -39,6 +39,10 @@ def settings(redis_url: str) -> Settings:
         step_time_limit_s=40,
         broker_visibility_timeout_s=60,
         cors_origins="http://localhost:3000",
+        # Existing tests run in the loopback demo mode; tests/test_security*.py turn these on.
+        auth_enabled=False,
+        service_host="127.0.0.1",
+        rate_limit_enabled=False,
     )
 
 
