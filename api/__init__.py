@@ -48,6 +48,8 @@ def create_app(
         SOCK_SERVER_OPTIONS={
             "ping_interval": settings.ws_ping_interval_s,
             "max_message_size": settings.ws_max_frame_bytes,
+            # Browsers send a token as the subprotocols `bearer, <token>`; we answer `bearer`.
+            "subprotocols": [auth.WS_SUBPROTOCOL],
         },
     )
     if test_config:

@@ -103,11 +103,24 @@ def identify() -> None:
         g.auth_error = exc
 
 
+def origin_allowed(origin: str, settings: Settings) -> bool:
+    """A browser's Origin is fine when it is this service itself or listed in CORS_ORIGINS."""
+    allowed = settings.cors_origin_list
+    if "*" in allowed:
+        return True
+    own = f"{request.scheme}://{request.host}"
+    return origin.rstrip("/") in {*(o.rstrip("/") for o in allowed), own}
+
+
 def require() -> None:
-    """Before every view (after the rate limiter): refuse the unauthenticated, then refuse
-    a discussion route to a caller with no access to that discussion (404)."""
+    """Before every view (after the rate limiter): refuse a cross-site WebSocket upgrade and the
+    unauthenticated, then refuse a discussion route to a caller with no access to it (404)."""
     if request.method == "OPTIONS" or is_public(request.endpoint):
         return
+    origin = request.headers.get("Origin")
+    if is_websocket() and origin is not None and not origin_allowed(origin, ext().settings):
+        # Cross-site WebSocket hijacking: a page elsewhere riding on the user's credentials.
+        raise Forbidden("WebSocket upgrade from an origin not in CORS_ORIGINS", origin=origin)
     if g.get("auth_error") is not None:
         raise g.auth_error
     principal: Principal | None = g.get("principal")

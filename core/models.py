@@ -61,6 +61,7 @@ class StopReason(StrEnum):
     CANCELLED = "cancelled"
     AGENT_FAILURES = "agent_failures"
     NO_PARTICIPANTS = "no_participants"
+    SPEND_QUOTA = "spend_quota"  # the owner's daily agent budget is used up
 
 
 # ---------------------------------------------------------------- input bodies

@@ -66,16 +66,20 @@ def check_spend(r: redis.Redis, settings: Settings, user_id: str) -> None:
         raise QuotaExceeded(reason, quota="agent_spend", retry_after=retry)
 
 
-def charge(r: redis.Redis, user_id: str, usd: float, tokens: int) -> None:
-    """Add one agent call's cost to the user's day."""
+def charge(r: redis.Redis, settings: Settings, user_id: str, usd: float,
+           tokens: int) -> str | None:
+    """Add one agent call's cost to the user's day; why the budget is now used up, or None."""
     if not usd and not tokens:
-        return
+        return None
     day, _ = _today()
     key = keys.user_spend(user_id, day)
     pipe = r.pipeline(transaction=True)
-    if usd:
-        pipe.hincrbyfloat(key, "usd", usd)
-    if tokens:
-        pipe.hincrby(key, "tokens", tokens)
+    pipe.hincrbyfloat(key, "usd", usd)
+    pipe.hincrby(key, "tokens", tokens)
     pipe.expire(key, SPEND_TTL_S)
-    pipe.execute()
+    total_usd, total_tokens, _ = pipe.execute()
+    if settings.user_daily_spend_usd and float(total_usd) >= settings.user_daily_spend_usd:
+        return f"daily agent spend of {settings.user_daily_spend_usd} USD used up"
+    if settings.user_daily_tokens and int(total_tokens) >= settings.user_daily_tokens:
+        return f"daily agent budget of {settings.user_daily_tokens} tokens used up"
+    return None

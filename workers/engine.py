@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from core import quotas
 from core.clock import iso
 from core.errors import AgentError, DiscussionNotFound, StaleLease
 from core.ids import new_id
@@ -97,6 +98,9 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
         _set_status(rt, did, token, snap, Status.ACTIVE, reason="started")
     ends = rt.clock() + settings.step_slice_s
     turns = 0
+    owner = snap.config.owner
+    # The owner's daily agent budget: read once per slice, then tracked from each charge.
+    over_budget = quotas.spend_exhausted(store.r, settings, owner) if owner else None
     while snap.state.status == Status.ACTIVE:
         action = protocol.next_action(_view(snap))
         if isinstance(action, Finish):
@@ -110,6 +114,10 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
         assert isinstance(action, Speak)
         if turns >= settings.step_max_turns or rt.clock() >= ends:
             return Outcome.MORE
+        if over_budget:
+            _finish(rt, did, token, snap,
+                    Finish(reason=StopReason.SPEND_QUOTA.value, outcome={"detail": over_budget}))
+            return Outcome.IDLE
         speaker = snap.participant(action.participant_id)
         if speaker is None:  # a protocol bug: never let it spin
             raise StaleLease(f"protocol chose unknown participant {action.participant_id}")
@@ -127,6 +135,9 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
             _turn_failed(rt, did, token, snap, speaker, action, exc)
             turns += 1
             continue
+        if owner and not cached:  # charged once, when the reply is first obtained
+            over_budget = quotas.charge(store.r, settings, owner, reply.cost_usd,
+                                        reply.prompt_tokens + reply.completion_tokens)
         message = Message(
             message_id=new_id("msg"),
             participant_id=speaker.participant_id,
