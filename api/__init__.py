@@ -63,7 +63,9 @@ def create_app(
     auth.register_require(app)
     errors.register(app)
 
-    from api import discussions, health, stream
+    from api import admin, discussions, health, stream
+
+    admin.register(app)
 
     app.register_api(health.bp)
     app.register_api(discussions.bp)
