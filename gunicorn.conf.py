@@ -21,3 +21,8 @@ def on_starting(server: Any) -> None:
         host, _, _port = bind.rpartition(":")
         hosts.append(host or "0.0.0.0")
     check_startup(Settings(), hosts)  # raises StartupRefused (a RuntimeError): gunicorn exits 1
+
+
+# When an access log is turned on (--access-logfile), log the path without its query string:
+# a WebSocket client may carry its token there (`?access_token=`).
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)ss'

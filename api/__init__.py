@@ -13,6 +13,7 @@ from flask_sock import Sock
 
 from api import errors
 from api.extension import Orchestrator
+from core import redact
 from core.settings import Settings
 
 __version__ = "0.1.0"
@@ -34,6 +35,7 @@ def create_app(
         level=settings.log_level.upper(),
         format="%(asctime)s - %(name)s - %(levelname)s - %(message)s",
     )
+    redact.install("werkzeug", "gunicorn.error", "gunicorn.access")
     app = OpenAPI(
         __name__,
         info=Info(title="Discussion Orchestrator", version=__version__),

@@ -80,8 +80,9 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
 def limit_endpoint(app: Flask, limiter: Limiter, endpoint: str, limit: str) -> None:
     """Add a per-user limit to one registered endpoint (e.g. creating discussions)."""
     view = app.view_functions.get(endpoint)
-    if view is not None:
-        limiter.limit(limit, key_func=user_key, override_defaults=False)(view)
+    if view is not None:  # the wrapper checks the limit when the view is called
+        app.view_functions[endpoint] = limiter.limit(limit, key_func=user_key,
+                                                     override_defaults=False)(view)
 
 
 def _retry_after(limiter: Limiter) -> int:
