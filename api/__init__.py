@@ -36,7 +36,9 @@ def create_app(
         format="%(asctime)s - %(name)s - %(levelname)s - %(message)s",
     )
     redact.install("werkzeug", "gunicorn.error", "gunicorn.access")
-    app = OpenAPI(
+    from api.openapi_doc import DocumentedApp
+
+    app = DocumentedApp(
         __name__,
         info=Info(title="Discussion Orchestrator", version=__version__),
         doc_prefix="",

@@ -81,7 +81,8 @@ class AgentInput(_Input):
     )
     model: str | None = Field(default=None, max_length=200, examples=["gpt-4"])
     system_prompt: str | None = Field(default=None, max_length=20_000)
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    # Strict numbers: JSON `false` or `"0.7"` is refused, not coerced.
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0, strict=True)
     role: str | None = Field(default=None, max_length=100)
     params: dict[str, Any] = Field(
         default_factory=dict,
@@ -123,8 +124,8 @@ class CreateDiscussion(_Input):
     agents: list[AgentInput] = Field(default_factory=list, max_length=64)
     humans: list[HumanInput] = Field(default_factory=list, max_length=64)
     protocol: Protocol = Protocol.ROUND_ROBIN
-    max_rounds: int = Field(default=10, ge=1)
-    max_messages: int | None = Field(default=None, ge=1)
+    max_rounds: int = Field(default=10, ge=1, strict=True)
+    max_messages: int | None = Field(default=None, ge=1, strict=True)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("humans")
@@ -146,17 +147,10 @@ class PostMessage(_Input):
 
     participant_id: str = Field(min_length=1, max_length=64)
     content: str = Field(min_length=1)
-    message_type: MessageType = Field(
-        default=MessageType.TEXT, description="`system` messages come only from the service."
-    )
+    # `system` messages come only from the service.
+    message_type: Literal[MessageType.TEXT, MessageType.PROPOSAL, MessageType.VOTE] = \
+        MessageType.TEXT
     metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("message_type")
-    @classmethod
-    def _not_system(cls, value: MessageType) -> MessageType:
-        if value == MessageType.SYSTEM:
-            raise ValueError("system messages come only from the service")
-        return value
 
     @field_validator("metadata")
     @classmethod
