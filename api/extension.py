@@ -69,12 +69,22 @@ class Orchestrator:
                     self._celery = create_celery(self.settings)
         return self._celery
 
-    def validate_agent(self, participant: Any) -> None:
+    @property
+    def backends(self) -> Any:
         if self._backends is None:
-            from workers.backends import Backends
+            with self._lock:
+                if self._backends is None:
+                    from workers.backends import Backends
 
-            self._backends = Backends(self.settings)
-        self._backends.validate(participant)
+                    self._backends = Backends(self.settings)
+        return self._backends
+
+    def validate_agent(self, participant: Any) -> None:
+        self.backends.validate(participant)
+
+    def register_agent(self, discussion_id: str, participant: Any) -> str | None:
+        """Create the agent on its backend (Execution Platform agents get an instance id)."""
+        return self.backends.register(discussion_id, participant)
 
     @property
     def hub(self) -> Any:
@@ -94,6 +104,7 @@ class Orchestrator:
             store=self.store,
             validate_agent=self.validate_agent,
             dispatch=self.dispatch,
+            register_agent=self.register_agent,
         )
 
 

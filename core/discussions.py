@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core import access, quotas
 from core.auth import SYSTEM, Principal
@@ -39,6 +39,9 @@ class Services:
     store: Store
     validate_agent: Callable[[Participant], None]
     dispatch: Callable[[str], None]
+    # Creates an agent on its backend (the Execution Platform); returns its instance id.
+    register_agent: Callable[[str, Participant], str | None] = field(
+        default=lambda discussion_id, agent: None)
 
 
 def build_participants(body: CreateDiscussion, settings: Settings) -> list[Participant]:
@@ -99,6 +102,10 @@ def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None =
         if p.is_agent:
             svc.validate_agent(p)
     did = new_id("disc")
+    for p in participants:
+        if p.is_agent:
+            # Before anything is stored: a platform that refuses an agent fails the request.
+            p.instance_id = svc.register_agent(did, p)
     config = DiscussionConfig(
         id=did,
         topic=body.topic,

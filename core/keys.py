@@ -44,6 +44,12 @@ def replies(discussion_id: str) -> str:
     return f"discussion:{discussion_id}:replies"
 
 
+def usage(discussion_id: str) -> str:
+    """Hash `{scope}:{metric}` -> number: calls, retries, tokens, cost, latency per participant,
+    for the orchestration's own calls, and in total (see core.usage)."""
+    return f"discussion:{discussion_id}:usage"
+
+
 def idempotency(discussion_id: str, key: str) -> str:
     """A posted message's response, remembered under the client's Idempotency-Key."""
     return f"discussion:{discussion_id}:idem:{key}"
@@ -88,6 +94,7 @@ def discussion_keys(discussion_id: str) -> list[str]:
         lock(discussion_id),
         events(discussion_id),
         replies(discussion_id),
+        usage(discussion_id),
     ]
 
 

@@ -243,6 +243,27 @@ class DiscussionState(BaseModel):
     updated_at: str | None = None
 
 
+class UsageTotals(BaseModel):
+    """Agent calls and what they consumed; `calls` counts HTTP attempts, retries included."""
+
+    calls: int = 0
+    retries: int = 0
+    failures: int = 0
+    messages: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+
+
+class Usage(BaseModel):
+    """Totals for the discussion, per participant, and for the orchestration's own calls."""
+
+    total: UsageTotals = Field(default_factory=UsageTotals)
+    participants: dict[str, UsageTotals] = Field(default_factory=dict)
+    orchestration: UsageTotals = Field(default_factory=UsageTotals)
+
+
 class Session(BaseModel):
     """The seed's Discussion Session, as the API returns it."""
 
@@ -262,6 +283,7 @@ class Session(BaseModel):
     outcome: dict[str, Any] | None = None
     owner: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    usage: Usage = Field(default_factory=Usage)
     created_at: str
     updated_at: str | None = None
 

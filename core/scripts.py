@@ -49,7 +49,8 @@ return {1, cached or ''}
 
 # The one commit path, for steps (fenced by token and turn) and for API posts (unfenced,
 # optionally idempotent). Appends at most one message, applies state updates, writes events.
-# KEYS: 1 state, 2 messages, 3 events, 4 lock, 5 replies, 6 active set, 7 idempotency key
+# KEYS: 1 state, 2 messages, 3 events, 4 lock, 5 replies, 6 active set, 7 idempotency key,
+#       8 usage hash
 # ARGV: 1 token ('' = no lease check)
 #       2 expected turn ('' = no turn check)
 #       3 message JSON without seq ('' = no message)
@@ -63,6 +64,7 @@ return {1, cached or ''}
 #      11 discussion id (for the active set)
 #      12 idempotency ttl seconds ('0' = none)
 #      13 now (ISO 8601)
+#      14 usage increments: flat JSON object field -> number as a string ('' = none)
 # -> {1, seq, turn, message event id} | {2, remembered message JSON} | {0, reason, detail}
 COMMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'gone', ''} end
@@ -105,6 +107,9 @@ for _, ev in ipairs(cjson.decode(ARGV[5])) do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'type', ev[1], 'data', ev[2])
 end
 if ARGV[10] ~= '' then redis.call('HDEL', KEYS[5], ARGV[10]) end
+if ARGV[14] and ARGV[14] ~= '' then
+  for k, v in pairs(cjson.decode(ARGV[14])) do redis.call('HINCRBYFLOAT', KEYS[8], k, v) end
+end
 if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[4], ARGV[7]) end
 return {1, seq, tonumber(turn), event_id}
 """
@@ -115,6 +120,15 @@ return {1, seq, tonumber(turn), event_id}
 CACHE_REPLY = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
+# KEYS: 1 lock, 2 events
+# ARGV: 1 token, 2 events maxlen, 3 type, 4 data JSON
+# An event only the lease holder may write (a streamed reply's deltas): 1 if written.
+PUBLISH_FENCED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[3], 'data', ARGV[4])
 return 1
 """
 

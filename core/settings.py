@@ -27,13 +27,39 @@ class Settings(BaseSettings):
     # Broker: defaults to the same Redis as the state.
     celery_broker_url: str = ""
 
-    # Agents.
-    default_provider: str = "simulated"
+    # Agents. An empty DEFAULT_PROVIDER means `execution_platform` when EXECUTION_PLATFORM_URL is
+    # set and `simulated` otherwise (filled in by the validator below).
+    default_provider: str = ""
+    execution_platform_api_key: str = ""
+    # Any OpenAI-compatible chat-completions server (OpenAI, vLLM, Ollama, llama.cpp server).
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: str = ""
+    # The transcript window an agent sees: the last N messages, further cut to a token budget
+    # (estimated at 4 characters a token; 0 = no budget).
     context_window_messages: int = Field(default=20, ge=1, le=500)
+    context_window_tokens: int = Field(default=0, ge=0)
+    # Retries of a failed agent call (connection errors, 5xx, 429), with exponential backoff
+    # and full jitter, never past the turn's deadline.
+    agent_max_retries: int = Field(default=3, ge=0, le=20)
+    agent_backoff_base_s: float = Field(default=0.5, gt=0)
+    agent_backoff_max_s: float = Field(default=8.0, gt=0)
+    # Registering agents on the Execution Platform at creation happens in the API request.
+    agent_register_deadline_s: float = Field(default=10.0, gt=0)
+    # Streamed replies: token deltas are batched into one `message_delta` event per interval.
+    stream_delta_interval_s: float = Field(default=0.1, ge=0)
+    # USD per million tokens, per model: {"model": {"prompt": 2.5, "completion": 10.0}}.
+    # A model missing here costs 0 unless its backend reports a cost. Set MODEL_PRICES as JSON.
+    model_prices: dict[str, dict[str, float]] = Field(default_factory=lambda: {
+        "gpt-4o": {"prompt": 2.5, "completion": 10.0},
+        "gpt-4o-mini": {"prompt": 0.15, "completion": 0.6},
+    })
 
     # Time budget, innermost first: an agent call < a turn < a step's slice < Celery's soft limit
     # < its hard limit < the broker's visibility timeout. The validator below keeps that order.
+    # Per attempt, like the read timeout below; both are cut to what is left of the turn.
     agent_connect_timeout_s: float = Field(default=3.0, gt=0)
+    # Per attempt; every attempt is also cut to what is left of the turn's deadline.
+    agent_read_timeout_s: float = Field(default=30.0, gt=0)
     turn_deadline_s: float = Field(default=60.0, gt=0)
     step_slice_s: float = Field(default=2.0, gt=0)
     step_max_turns: int = Field(default=500, ge=1)
@@ -111,6 +137,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_time_budget(self) -> Settings:
+        if not self.default_provider:
+            self.default_provider = (
+                "execution_platform" if self.execution_platform_url else "simulated"
+            )
         chain = [
             ("turn_deadline_s", self.turn_deadline_s + self.step_slice_s),
             ("step_soft_time_limit_s", self.step_soft_time_limit_s),

@@ -20,7 +20,9 @@ from core.models import (
     Participant,
     Session,
     Status,
+    Usage,
 )
+from core.usage import parse_usage
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Commit:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     advance_turn: bool = False
     allowed_statuses: Sequence[Status] = ()
+    # Added to the usage hash (`{scope}:{metric}` -> number) in the same atomic step.
+    increments: dict[str, float] = field(default_factory=dict)
 
 
 def _dump_message(message: Message) -> str:
@@ -99,6 +103,7 @@ class Store:
         self._begin = client.register_script(scripts.BEGIN_TURN)
         self._commit = client.register_script(scripts.COMMIT)
         self._cache_reply = client.register_script(scripts.CACHE_REPLY)
+        self._publish_fenced = client.register_script(scripts.PUBLISH_FENCED)
 
     # ------------------------------------------------------------ create / read / delete
 
@@ -189,10 +194,15 @@ class Store:
 
     def session(self, discussion_id: str, *, message_limit: int = 100) -> Session:
         """The seed's Session view: config, participants, state and the latest messages."""
-        return self._session_of(self.snapshot(discussion_id, message_limit))
+        snap = self.snapshot(discussion_id, message_limit)
+        return self._session_of(snap, self.usage(discussion_id))
+
+    def usage(self, discussion_id: str) -> Usage:
+        """Calls, tokens and cost so far: in total, per participant, for orchestration."""
+        return parse_usage(self.r.hgetall(keys.usage(discussion_id)))
 
     @staticmethod
-    def _session_of(snap: Snapshot) -> Session:
+    def _session_of(snap: Snapshot, usage: Usage | None = None) -> Session:
         cfg, st = snap.config, snap.state
         metadata = {k: v for k, v in cfg.metadata.items() if not k.startswith("_")}
         return Session(
@@ -212,6 +222,7 @@ class Store:
             outcome=st.outcome,
             owner=cfg.owner,
             metadata=metadata,
+            usage=usage or Usage(),
             created_at=cfg.created_at,
             updated_at=st.updated_at,
         )
@@ -225,9 +236,10 @@ class Store:
         pipe.hgetall(keys.state(discussion_id))
         pipe.lrange(keys.messages(discussion_id), -limit, -1)
         pipe.xrevrange(keys.events(discussion_id), count=1)
-        raw_cfg, raw_parts, raw_state, raw_msgs, last = pipe.execute()
+        pipe.hgetall(keys.usage(discussion_id))
+        raw_cfg, raw_parts, raw_state, raw_msgs, last, raw_usage = pipe.execute()
         snap = self._build_snapshot(discussion_id, raw_cfg, raw_parts, raw_state, raw_msgs)
-        return self._session_of(snap), (last[0][0] if last else "0-0")
+        return self._session_of(snap, parse_usage(raw_usage)), (last[0][0] if last else "0-0")
 
     def state(self, discussion_id: str) -> DiscussionState:
         raw = self.r.hgetall(keys.state(discussion_id))
@@ -349,6 +361,7 @@ class Store:
                 keys.replies(discussion_id),
                 keys.ACTIVE,
                 idem_key,
+                keys.usage(discussion_id),
             ],
             args=[
                 "" if token is None else token,
@@ -360,10 +373,13 @@ class Store:
                 lease_ttl_ms,
                 ",".join(s.value for s in change.allowed_statuses),
                 "1" if change.advance_turn else "0",
-                "" if turn is None else turn,
+                # The turn's cached reply goes only when the turn itself is done.
+                "" if turn is None or not change.advance_turn else turn,
                 discussion_id,
                 idempotency_ttl_s if idempotency_key else 0,
                 iso(),
+                json.dumps({k: repr(float(v)) for k, v in change.increments.items()})
+                if change.increments else "",
             ],
         )
         code = int(res[0])
@@ -381,6 +397,15 @@ class Store:
         seq = int(res[1])
         message = change.message.model_copy(update={"seq": seq}) if change.message else None
         return CommitResult(seq=seq, turn=int(res[2]), event_id=res[3] or "", message=message)
+
+    def publish_fenced(self, discussion_id: str, token: int, type_: str,
+                       data: dict[str, Any]) -> bool:
+        """Write an event only while `token` holds the lease (e.g. a streamed reply's delta)."""
+        return bool(self._publish_fenced(
+            keys=[keys.lock(discussion_id), keys.events(discussion_id)],
+            args=[token, self.events_maxlen, type_,
+                  json.dumps(data, separators=(",", ":"), ensure_ascii=False)],
+        ))
 
     # ------------------------------------------------------------ events
 

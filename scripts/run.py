@@ -67,6 +67,16 @@ def ensure_redis(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes] 
     return proc
 
 
+def _reference_platform(env: dict[str, str]) -> None:
+    """Point web and worker at the reference Execution Platform this run starts."""
+    port = int(env.get("EXECUTION_PLATFORM_PORT") or 8000)
+    if not _port_free(port):
+        port = embedded_redis.free_port()
+    env["EXECUTION_PLATFORM_PORT"] = str(port)
+    env["EXECUTION_PLATFORM_URL"] = f"http://127.0.0.1:{port}"
+    print(f"* Execution Platform: reference server on {env['EXECUTION_PLATFORM_URL']}")
+
+
 def _port_free(port: int) -> bool:
     import socket
 
@@ -95,6 +105,11 @@ def main() -> int:
     env["SERVICE_PORT"] = str(port)
     roles = procfile_roles(ROOT / "Procfile")
     wanted = [r for r in args.roles.split(",") if r] or list(roles)
+    if "platform" in wanted:
+        if env.get("EXECUTION_PLATFORM_URL"):
+            wanted.remove("platform")  # a real platform is configured: do not start ours
+        else:
+            _reference_platform(env)
     try:
         for role in wanted:
             log = open(workdir / f"{role}.log", "ab")  # noqa: SIM115 - lives as long as the child
@@ -104,9 +119,11 @@ def main() -> int:
             print(f"* {role}: started (log: .run/{role}.log)")
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, procs)
+        if "platform" in procs:
+            _wait_healthy(env["EXECUTION_PLATFORM_URL"], procs)
         print(f"\nService: {base}   API docs: {base}/docs   ReDoc: {base}/redoc")
         if not args.no_demo:
-            did = _demo(base)
+            did = _demo(base, on_platform="platform" in procs)
             if args.exit_after_demo:
                 return _wait_demo(base, did)
         print("\nCtrl-C stops every process started here.")
@@ -144,12 +161,19 @@ def _wait_healthy(base: str, procs: dict[str, subprocess.Popen[bytes]]) -> None:
     raise SystemExit("the service did not become healthy within 60 s; see .run/*.log")
 
 
-def _demo(base: str) -> str:
-    resp = requests.post(f"{base}/v1/discussions", json=DEMO, timeout=10)
+def _demo(base: str, on_platform: bool = False) -> str:
+    body = DEMO
+    if on_platform:  # the same agents, run by the reference Execution Platform
+        body = {**DEMO, "agents": [
+            {**a, "provider": "execution_platform",
+             "params": {"faults": {"latency_ms": a["params"]["latency_ms"]}}}
+            for a in DEMO["agents"]]}
+    resp = requests.post(f"{base}/v1/discussions", json=body, timeout=10)
     resp.raise_for_status()
     did = resp.json()["id"]
     ws = base.replace("http://", "ws://")
-    print(f"\nDemo discussion {did} is running ({len(DEMO['agents'])} simulated agents, "
+    kind = "Execution Platform" if on_platform else "simulated"
+    print(f"\nDemo discussion {did} is running ({len(DEMO['agents'])} {kind} agents, "
           f"{DEMO['max_rounds']} rounds):")
     print(f"  watch the page:  {base}/ui/discussions/{did}")
     print(f"  session:         curl {base}/v1/discussions/{did}")

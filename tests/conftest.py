@@ -27,11 +27,39 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(redis_url: str) -> Settings:
+def refplatform_server() -> Iterator[tuple[str, object]]:
+    """The reference Execution Platform on a real HTTP server: (base URL, its state)."""
+    from refplatform import create_app as create_platform
+
+    platform = create_platform(seed=1)
+    server = make_server("127.0.0.1", 0, platform, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", platform.extensions["refplatform"]
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def platform(refplatform_server: tuple[str, object]) -> tuple[str, object]:
+    """The reference platform with its counters and global faults reset for this test."""
+    refplatform_server[1].reset()  # type: ignore[attr-defined]
+    return refplatform_server
+
+
+@pytest.fixture(scope="session")
+def settings(redis_url: str, refplatform_server: tuple[str, object]) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         redis_url=redis_url,
         redis_db=0,
+        # Agents name their provider; the HTTP ones reach the reference platform.
+        default_provider="simulated",
+        execution_platform_url=refplatform_server[0],
+        openai_base_url=refplatform_server[0] + "/v1",
+        openai_api_key="sk-test",
+        agent_backoff_base_s=0.05,
+        agent_backoff_max_s=0.5,
         step_slice_s=0.5,
         turn_deadline_s=10,
         lease_margin_s=2,

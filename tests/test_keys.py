@@ -14,5 +14,6 @@ def test_layout_matches_the_seed() -> None:
     assert keys.lock(d) == "discussion:disc_abc123:lock"
     assert keys.events(d) == "discussion:disc_abc123:events"
     assert keys.replies(d) == "discussion:disc_abc123:replies"
+    assert keys.usage(d) == "discussion:disc_abc123:usage"
     assert keys.ACTIVE == "discussions:active"
     assert keys.user_discussions("user_123") == "user:user_123:discussions"

@@ -32,6 +32,27 @@ def render_transcript(messages: Sequence[Message]) -> str:
     return "\n".join([OPEN, *lines, CLOSE])
 
 
+def estimate_tokens(text: str) -> int:
+    """A model-free token estimate (about 4 characters a token), for budgets and accounting."""
+    return (len(text) + 3) // 4
+
+
+def bounded_window(window: Sequence[Message], max_messages: int,
+                   max_tokens: int = 0) -> list[Message]:
+    """The newest messages that fit: at most `max_messages`, and within `max_tokens` (0 = no
+    budget). The newest message is always kept, so an agent can answer what was just said."""
+    kept = list(window)[-max_messages:] if max_messages > 0 else []
+    if max_tokens <= 0 or not kept:
+        return kept
+    total, start = 0, len(kept)
+    for i in range(len(kept) - 1, -1, -1):
+        total += estimate_tokens(kept[i].content) + 8  # the line's name and seq prefix
+        if total > max_tokens and i < len(kept) - 1:
+            break
+        start = i
+    return kept[start:]
+
+
 def build_messages(
     *,
     agent: Participant,
@@ -39,7 +60,12 @@ def build_messages(
     instructions: str,
     window: Sequence[Message],
 ) -> list[dict[str, str]]:
-    """Chat-format context: a system message with the rules, a user message with the data."""
+    """Chat-format context: a system message with the rules, a user message with the data.
+
+    Only the service's own text (the agent's configuration, the topic and the protocol's
+    instructions) goes into the system message; every participant's words go into the user
+    message, inside the transcript markers, as data.
+    """
     persona = agent.persona or agent.name
     system_parts = [
         agent.system_prompt or f"You are {persona}.",

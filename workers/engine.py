@@ -24,8 +24,10 @@ from core.models import Message, Participant, ParticipantType, Status, StopReaso
 from core.settings import Settings
 from core.store import Commit, Snapshot, Store
 from protocols import Finish, Idle, Speak, View, WaitForHuman, get_protocol
+from workers import accounting
 from workers.backends import AgentReply, Backends, TurnRequest
-from workers.context import build_messages
+from workers.context import bounded_window, build_messages
+from workers.deltas import DeltaPublisher
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,8 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
         )
         try:
             reply = AgentReply.from_json(cached) if cached else _call_agent(
-                rt, did, snap, speaker, action, protocol.instructions(_view(snap), speaker)
+                rt, did, token, snap, speaker, action,
+                protocol.instructions(_view(snap), speaker),
             )
         except AgentError as exc:
             _turn_failed(rt, did, token, snap, speaker, action, exc)
@@ -147,15 +150,7 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
             timestamp=iso(),
             round=action.round,
             turn=turn,
-            metadata={
-                "provider": speaker.provider,
-                "model": speaker.model,
-                "prompt_tokens": reply.prompt_tokens,
-                "completion_tokens": reply.completion_tokens,
-                "latency_ms": round(reply.latency_ms, 3),
-                "cost_usd": reply.cost_usd,
-                **({"cached_reply": True} if cached else {}),
-            },
+            metadata=accounting.message_metadata(speaker, reply, cached=bool(cached)),
         )
         view = _view(snap)
         pstate = {k: v for k, v in protocol.after_message(view, message).items()
@@ -164,7 +159,9 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
             did,
             Commit(message=message, advance_turn=True,
                    updates={"current_round": action.round, "pstate": pstate},
-                   allowed_statuses=(Status.ACTIVE,)),
+                   allowed_statuses=(Status.ACTIVE,),
+                   increments=accounting.increments(speaker.participant_id, reply=reply,
+                                                    message=True)),
             token=token, turn=turn, lease_ttl_ms=ttl,
         )
         committed = result.message or message
@@ -187,30 +184,51 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
     return Outcome.IDLE
 
 
-def _call_agent(rt: Runtime, did: str, snap: Snapshot, speaker: Participant, action: Speak,
-                instructions: str) -> AgentReply:
-    provider = speaker.provider or rt.settings.default_provider
+def _call_agent(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Participant,
+                action: Speak, instructions: str) -> AgentReply:
+    """One agent call under the turn's deadline; a costly reply is cached before it commits."""
+    settings = rt.settings
+    provider = speaker.provider or settings.default_provider
     backend = rt.backends.get(provider)
+    turn = snap.state.turn
+    window = bounded_window(snap.recent, settings.context_window_messages,
+                            settings.context_window_tokens)
+    deltas = DeltaPublisher(
+        lambda data: rt.store.publish_fenced(did, token, "message_delta", data),
+        {"turn": turn, "round": action.round, "participant_id": speaker.participant_id,
+         "participant_name": speaker.name},
+        interval_s=settings.stream_delta_interval_s,
+    )
     request = TurnRequest(
         discussion_id=did,
-        turn=snap.state.turn,
+        turn=turn,
         round=action.round,
         agent=speaker,
         topic=snap.config.topic,
         instructions=instructions,
         messages=build_messages(agent=speaker, topic=snap.config.topic,
-                                instructions=instructions, window=snap.recent),
-        transcript=list(snap.recent),
-        deadline_s=rt.settings.turn_deadline_s,
+                                instructions=instructions, window=window),
+        transcript=window,
+        deadline_s=settings.turn_deadline_s,
+        on_delta=deltas,
     )
     started = time.perf_counter()
-    reply = backend.generate(request)
+    try:
+        reply = backend.generate(request)
+    except AgentError:
+        raise
+    except Exception as exc:
+        # A backend bug must fail the turn (recorded, skipped), not strand the discussion.
+        log.exception("backend %s raised unexpectedly on %s turn %s", provider, did, turn)
+        raise AgentError(f"{provider} backend error ({type(exc).__name__})") from exc
+    deltas.flush()
     if not reply.latency_ms:
         reply.latency_ms = (time.perf_counter() - started) * 1000
     if not reply.content.strip():
-        raise AgentError("agent returned an empty reply")
+        raise AgentError("agent returned an empty reply", attempts=reply.attempts)
+    accounting.settle(settings, reply, speaker.model)
     if backend.costly:
-        rt.store.cache_reply(did, snap.state.turn, reply.to_json())
+        rt.store.cache_reply(did, turn, reply.to_json())
     return reply
 
 
@@ -251,7 +269,8 @@ def _turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Par
     events: list[tuple[str, dict]] = [("turn_failed", {
         "turn": snap.state.turn, "round": action.round,
         "participant_id": speaker.participant_id, "error": exc.message,
-        "consecutive_failures": failures,
+        "consecutive_failures": failures, "transient": exc.transient,
+        "attempts": exc.details.get("attempts", 1),
     })]
     pstate = {**snap.state.pstate, "_failures": failures}
     updates: dict = {"pstate": pstate}
@@ -262,9 +281,13 @@ def _turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Par
         events.append(("status", {"status": Status.FAILED.value,
                                   "previous": snap.state.status.value,
                                   "reason": StopReason.AGENT_FAILURES.value, "error": reason}))
+    attempts = exc.details.get("attempts")
     result = rt.store.commit(
         did, Commit(updates=updates, events=events, advance_turn=True,
-                    allowed_statuses=(Status.ACTIVE,)),
+                    allowed_statuses=(Status.ACTIVE,),
+                    increments=accounting.increments(
+                        speaker.participant_id, failed=True,
+                        attempts=attempts if isinstance(attempts, int) else 1)),
         token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms,
     )
     snap.state.turn = result.turn

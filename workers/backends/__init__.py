@@ -6,15 +6,25 @@ from core.errors import Unprocessable
 from core.models import Participant
 from core.settings import Settings
 from workers.backends.base import AgentBackend, AgentReply, TurnRequest
+from workers.backends.execution_platform import ExecutionPlatformBackend
+from workers.backends.http import HttpCaller
+from workers.backends.openai import OpenAIBackend
 from workers.backends.simulated import SimulatedBackend
 
 
 class Backends:
     """The backends this process can call, built from settings on first use."""
 
-    def __init__(self, settings: Settings, extra: dict[str, AgentBackend] | None = None) -> None:
+    def __init__(self, settings: Settings, extra: dict[str, AgentBackend] | None = None,
+                 *, caller: HttpCaller | None = None) -> None:
         self.settings = settings
-        self._by_name: dict[str, AgentBackend] = {"simulated": SimulatedBackend()}
+        # One caller (one pooled HTTP session) shared by the HTTP backends of this process.
+        self.caller = caller or HttpCaller(settings)
+        self._by_name: dict[str, AgentBackend] = {
+            "simulated": SimulatedBackend(),
+            "execution_platform": ExecutionPlatformBackend(settings, self.caller),
+            "openai": OpenAIBackend(settings, self.caller),
+        }
         self._by_name.update(extra or {})
 
     def names(self) -> list[str]:
@@ -31,6 +41,11 @@ class Backends:
     def validate(self, agent: Participant) -> None:
         """422 unless the agent's provider exists and accepts its configuration."""
         self.get(agent.provider or self.settings.default_provider).validate(agent)
+
+    def register(self, discussion_id: str, agent: Participant) -> str | None:
+        """Create the agent on its backend when that backend keeps instances."""
+        return self.get(agent.provider or self.settings.default_provider).register(
+            discussion_id, agent)
 
 
 __all__ = ["AgentBackend", "AgentReply", "Backends", "TurnRequest"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +22,14 @@ class TurnRequest:
     messages: list[dict[str, str]]
     transcript: list[Message]
     deadline_s: float
+    # Set when viewers may see the reply as it is produced: a streaming backend calls it with
+    # each piece of text; the final reply is still returned whole and committed once.
+    on_delta: Callable[[str], None] | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same for every attempt and re-run of this turn, so a server may de-duplicate."""
+        return f"{self.discussion_id}:{self.turn}"
 
 
 @dataclass
@@ -32,6 +41,9 @@ class AgentReply:
     completion_tokens: int = 0
     latency_ms: float = 0.0
     cost_usd: float = 0.0
+    # HTTP attempts this reply took (1 = first try); 0 for in-process backends.
+    attempts: int = 0
+    model: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -41,6 +53,8 @@ class AgentReply:
             "completion_tokens": self.completion_tokens,
             "latency_ms": self.latency_ms,
             "cost_usd": self.cost_usd,
+            "attempts": self.attempts,
+            "model": self.model,
             "metadata": self.metadata,
         }
 
@@ -52,6 +66,8 @@ class AgentReply:
             completion_tokens=int(data.get("completion_tokens", 0)),
             latency_ms=float(data.get("latency_ms", 0.0)),
             cost_usd=float(data.get("cost_usd", 0.0)),
+            attempts=int(data.get("attempts", 0)),
+            model=data.get("model"),
             metadata=dict(data.get("metadata", {})),
         )
 

@@ -43,6 +43,8 @@ class SimulatedBackend:
             0 <= latency <= 600_000
         ):
             raise Unprocessable("params.latency_ms must be a number from 0 to 600000")
+        if "stream" in agent.params and not isinstance(agent.params["stream"], bool):
+            raise Unprocessable("params.stream must be true or false")
 
     def register(self, discussion_id: str, agent: Participant) -> str | None:
         return None
@@ -67,6 +69,10 @@ class SimulatedBackend:
                 f"As {persona}, on \"{_snippet(request.topic, 8)}\" I would add point "
                 f"{request.turn + 1} (round {request.round})."
             )
+        if request.agent.params.get("stream") and request.on_delta is not None:
+            words = body.split(" ")
+            for i, word in enumerate(words):
+                request.on_delta(word if i == 0 else " " + word)
         prompt_tokens = sum(len(m["content"]) for m in request.messages) // 4
         return AgentReply(
             content=body,
