@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     jwt_user_claim: str = "sub"
     jwt_leeway_s: int = Field(default=30, ge=0, le=300)
 
+    # Reverse proxies in front of the API that set X-Forwarded-For/-Proto/-Host (0: none). The
+    # per-address limit and the demo mode's loopback check then see the real client address.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
+
     # Rate limits, shared by every API process through Redis (limits' syntax, e.g. "600/minute").
     rate_limit_enabled: bool = True
     rate_limit_per_user: str = "600/minute"

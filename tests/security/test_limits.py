@@ -37,6 +37,15 @@ def test_per_address_limit_counts_failed_logins_too(make_app, sec_settings) -> N
     assert client.get("/health").status_code == 200  # probes are never limited
 
 
+def test_per_address_limit_sees_clients_behind_a_trusted_proxy(make_app, sec_settings) -> None:
+    client = make_app(_limited(sec_settings, rate_limit_per_address="2/minute",
+                               trusted_proxy_hops=1)).test_client()
+    one = [client.get("/v1/discussions", headers={"X-Forwarded-For": "198.51.100.1"}).status_code
+           for _ in range(3)]
+    other = client.get("/v1/discussions", headers={"X-Forwarded-For": "198.51.100.2"})
+    assert one == [401, 401, 429] and other.status_code == 401
+
+
 def test_per_user_limit_is_per_user(make_app, sec_settings, users) -> None:
     client = make_app(_limited(sec_settings, rate_limit_per_user="3/minute")).test_client()
     alice = [client.get("/v1/discussions", headers=users.headers("alice")).status_code
