@@ -125,3 +125,12 @@ def test_redact_masks_every_token_shape() -> None:
             f"X-API-Key: {key}")
     cleaned = redact.redact(line)
     assert "AbC-dEf_123" not in cleaned and jwt_ not in cleaned and "&a=1" in cleaned
+
+
+def test_oversized_bodies_are_413_json(make_app, sec_settings, users) -> None:
+    client = make_app(sec_settings.model_copy(update={"max_body_bytes": 4096})).test_client()
+    big = {**agent_body(1, 1), "topic": "x" * 1000, "metadata": {"pad": "y" * 8000}}
+    resp = client.post("/v1/discussions", json=big, headers=users.headers("alice"))
+    assert resp.status_code == 413 and resp.json["error"] == "request_entity_too_large"
+    # Without credentials the body is never read: 401 first.
+    assert client.post("/v1/discussions", json=big).status_code == 401
