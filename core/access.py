@@ -81,12 +81,28 @@ def authorize(store: Store, discussion_id: str, principal: Principal,
     return access
 
 
-def check_author(principal: Principal, author: Participant, discussion_id: str) -> None:
-    """A person posts only as themself; nobody but the engine posts as an agent."""
+def check_actor(principal: Principal, actor: Participant,
+                permission: Permission = Permission.WRITE) -> None:
+    """A person acts (posts, votes, moderates) only as themself, with that participant's own
+    permission; nobody but the engine acts as an agent."""
     if principal.unrestricted:
         return
-    if author.participant_type != ParticipantType.HUMAN or author.user_id != principal.user_id:
-        raise Forbidden("you may post only as your own participant")
-    if not author.can(Permission.WRITE):
-        raise Forbidden(f"participant {author.participant_id} lacks the 'write' permission",
-                        permission=Permission.WRITE.value)
+    if actor.participant_type != ParticipantType.HUMAN or actor.user_id != principal.user_id:
+        raise Forbidden("you may act only as your own participant")
+    if not actor.can(permission):
+        raise Forbidden(f"participant {actor.participant_id} lacks the {permission.value!r} "
+                        "permission", permission=permission.value)
+
+
+def own_participant(principal: Principal, participants: Sequence[Participant]
+                    ) -> Participant | None:
+    """The caller's own human participant in a discussion, if they are one."""
+    for p in participants:
+        if p.participant_type == ParticipantType.HUMAN and p.user_id == principal.user_id:
+            return p
+    return None
+
+
+def check_author(principal: Principal, author: Participant, discussion_id: str) -> None:
+    """A person posts only as themself (see check_actor)."""
+    check_actor(principal, author, Permission.WRITE)
