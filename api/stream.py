@@ -31,10 +31,11 @@ from simple_websocket import ConnectionClosed
 from api.auth import current
 from api.extension import Orchestrator, ext
 from api.hub import Subscription
-from core import access, keys
+from core import access, keys, quotas
 from core import discussions as service
 from core.auth import Principal
 from core.errors import DiscussionNotFound, OrchestratorError
+from core.ids import new_id
 from core.models import Event, Permission, PostMessage
 from core.store import stream_id_key
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 INIT_HISTORY = 500
 CLOSE_NOT_FOUND, CLOSE_GONE, CLOSE_SLOW, CLOSE_ERROR = 4404, 4410, 4008, 1011
 CLOSE_UNAUTHENTICATED, CLOSE_RATE = 4401, 4429
+RENEW_EVERY_S = quotas.SOCKET_TTL_S / 3
 # What each inbound frame type needs; a type not listed is refused. None: no permission needed.
 FRAME_PERMISSIONS: dict[str, Permission | None] = {
     "ping": None,
@@ -147,6 +149,7 @@ class Viewer:
     def _pump(self) -> None:
         assert self.sub is not None
         while True:
+            self._renew()
             try:
                 item = self.sub.queue.get(timeout=EXPIRY_CHECK_S)
             except queue.Empty:
@@ -177,6 +180,16 @@ class Viewer:
             log.exception("viewer frame handling failed")
         finally:
             self.sub.queue.put(None)  # wake the pump so it ends too
+
+    conn_id: str | None = None
+    _renewed_at = 0.0
+
+    def _renew(self) -> None:
+        """Keep this socket counted in the user's open-socket quota while it lives."""
+        if self.conn_id is None or time.monotonic() - self._renewed_at < RENEW_EVERY_S:
+            return
+        self._renewed_at = time.monotonic()
+        quotas.renew_socket(self.orch.redis, self.principal.user_id, self.conn_id)
 
     def _expired(self) -> bool:
         exp = self.principal.expires_at
@@ -266,8 +279,18 @@ def register(sock: Sock) -> None:
     @sock.route("/v1/discussions/<discussion_id>/stream")
     def stream(ws: Any, discussion_id: str) -> None:
         orch = ext()
-        viewer = Viewer(ws, orch, discussion_id, current())
+        principal = current()
+        viewer = Viewer(ws, orch, discussion_id, principal)
+        admitted = False
         try:
+            if not principal.unrestricted:  # open sockets per user, counted across processes
+                viewer.conn_id = new_id("ws")
+                viewer._renewed_at = time.monotonic()
+                if not quotas.admit_socket(orch.redis, orch.settings, principal.user_id,
+                                           viewer.conn_id):
+                    _close(ws, CLOSE_RATE, "too many open connections")
+                    return
+                admitted = True
             viewer.run(request.args.get("last_event_id"))
         except ConnectionClosed:
             pass
@@ -277,6 +300,12 @@ def register(sock: Sock) -> None:
         except Exception:  # noqa: BLE001 - never leak a trace to a viewer
             log.exception("stream of %s failed", discussion_id)
             _close(ws, CLOSE_ERROR, "internal error")
+        finally:
+            if admitted and viewer.conn_id:
+                try:
+                    quotas.release_socket(orch.redis, principal.user_id, viewer.conn_id)
+                except redis.RedisError:  # the entry expires by itself
+                    log.warning("could not release socket %s", viewer.conn_id)
 
 
 def _close(ws: Any, code: int, reason: str) -> None:

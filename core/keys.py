@@ -70,6 +70,11 @@ def user_spend(user_id: str, day: str) -> str:
     return f"user:{user_id}:spend:{day}"
 
 
+def user_sockets(user_id: str) -> str:
+    """Zset connection id -> expiry (epoch s): the user's open WebSockets, across processes."""
+    return f"user:{user_id}:sockets"
+
+
 def user_api_keys(user_id: str) -> str:
     """Set of the ids of a user's API keys."""
     return f"user:{user_id}:apikeys"

@@ -6,13 +6,14 @@ agent's reply is first obtained (a cached reply re-used after a crash is not cha
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import redis
 
 from core import keys
 from core.errors import QuotaExceeded
-from core.scripts import QUOTA_ADMIT
+from core.scripts import QUOTA_ADMIT, SOCKET_ADMIT
 from core.settings import Settings
 
 SPEND_TTL_S = 2 * 24 * 3600
@@ -83,3 +84,24 @@ def charge(r: redis.Redis, settings: Settings, user_id: str, usd: float,
     if settings.user_daily_tokens and int(total_tokens) >= settings.user_daily_tokens:
         return f"daily agent budget of {settings.user_daily_tokens} tokens used up"
     return None
+
+
+SOCKET_TTL_S = 60  # an open socket renews its entry well within this
+
+
+def admit_socket(r: redis.Redis, settings: Settings, user_id: str, conn_id: str) -> bool:
+    """Count one more open WebSocket for the user; False when they have too many already."""
+    now = time.time()
+    return bool(int(r.eval(  # type: ignore[no-untyped-call]
+        SOCKET_ADMIT, 1, keys.user_sockets(user_id), conn_id, now, now + SOCKET_TTL_S,
+        settings.ws_max_connections_per_user)))
+
+
+def renew_socket(r: redis.Redis, user_id: str, conn_id: str) -> None:
+    """Keep the socket's entry alive (called at least every SOCKET_TTL_S / 2)."""
+    r.zadd(keys.user_sockets(user_id), {conn_id: time.time() + SOCKET_TTL_S}, xx=True)
+
+
+def release_socket(r: redis.Redis, user_id: str, conn_id: str) -> None:
+    """The socket closed."""
+    r.zrem(keys.user_sockets(user_id), conn_id)

@@ -146,3 +146,15 @@ if n >= tonumber(ARGV[2]) then return 0 end
 redis.call('SADD', KEYS[1], ARGV[1])
 return 1
 """
+
+# KEYS: 1 user's sockets zset
+# ARGV: 1 connection id, 2 now (epoch s), 3 expiry (epoch s), 4 cap
+# Admit one more open WebSocket for a user: entries past their expiry (a process that died
+# without saying goodbye) are dropped first. 1 if admitted.
+SOCKET_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) - tonumber(ARGV[2])) + 60)
+return 1
+"""

@@ -122,6 +122,7 @@ class Settings(BaseSettings):
     # WebSocket frames from clients.
     ws_max_messages_per_s: float = Field(default=10.0, gt=0)
     ws_message_burst: int = Field(default=20, ge=1)
+    ws_max_connections_per_user: int = Field(default=50, ge=1)
 
     @model_validator(mode="after")
     def _check_jwt(self) -> Settings:

@@ -171,3 +171,33 @@ def test_bad_post_frames_get_error_frames(sec_client, sec_server, users, frame, 
         assert answer["data"]["code"] == code
     finally:
         ws.close()
+
+
+def test_open_sockets_per_user_are_capped(make_app, sec_settings, sec_client, users, r) -> None:
+    app = make_app(sec_settings.model_copy(update={"ws_max_connections_per_user": 2}))
+    base, server, thread = serve(app)
+    header = [f"X-API-Key: {users.key('alice')}"]
+    opened = []
+    try:
+        did = _create(sec_client, users)
+        for _ in range(2):
+            ws = websocket.create_connection(_url(base, did), timeout=10, header=header)
+            assert json.loads(ws.recv())["type"] == "init"
+            opened.append(ws)
+        third = websocket.create_connection(_url(base, did), timeout=10, header=header)
+        assert _close_code(third) == 4429
+        other = websocket.create_connection(_url(base, did), timeout=10,
+                                            header=[f"X-API-Key: {users.key('bob')}"])
+        assert _close_code(other) == 4404  # bob is not capped by alice's sockets
+        opened.pop().close()
+        deadline = time.monotonic() + 10
+        while r.zcard("user:alice:sockets") > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        again = websocket.create_connection(_url(base, did), timeout=10, header=header)
+        assert json.loads(again.recv())["type"] == "init"
+        opened.append(again)
+    finally:
+        for ws in opened:
+            ws.close()
+        server.shutdown()
+        thread.join(timeout=10)
