@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import redis
@@ -11,9 +10,9 @@ from flask_cors import CORS
 from flask_openapi3 import Info, OpenAPI
 from flask_sock import Sock
 
-from api import errors
+from api import errors, ops
 from api.extension import Orchestrator
-from core import redact
+from core import logs, redact
 from core.settings import Settings
 
 __version__ = "0.1.0"
@@ -31,10 +30,7 @@ def create_app(
     from api import auth, limits
 
     auth.check_startup(settings)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s - %(name)s - %(levelname)s - %(message)s",
-    )
+    logs.configure(settings)
     redact.install("werkzeug", "gunicorn.error", "gunicorn.access")
     from api.openapi_doc import DocumentedApp
 
@@ -66,18 +62,22 @@ def create_app(
 
     Orchestrator(app, settings, redis_client=redis_client, dispatch=dispatch)
     CORS(app, origins=settings.cors_origin_list, expose_headers=["Location", "Retry-After"])
-    # Order matters: identify the caller, count the request, then refuse or admit it.
+    ops.install(app, settings)  # first, so every request gets its id before other hooks
+    # Then: identify the caller, count the request, refuse or admit it.
     auth.register_identify(app)
     limiter = limits.create_limiter(app, settings)
     auth.register_require(app)
     errors.register(app)
 
-    from api import admin, discussions, health, stream
+    from api import admin, batches, discussions, health, insights, schedules, stream
 
     admin.register(app)
 
     app.register_api(health.bp)
     app.register_api(discussions.bp)
+    app.register_api(insights.bp)
+    app.register_api(schedules.bp)
+    app.register_api(batches.bp)
     sock = Sock(app)
     stream.register(sock)
     limits.limit_endpoint(app, limiter, "discussions.create_discussion",

@@ -25,7 +25,8 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 # Endpoint names (or their blueprint prefixes, ending in ".") that need no credentials.
-PUBLIC_ENDPOINTS = {"static", "_docs", "health.health"}
+# `metrics` is Prometheus' scrape target: firewall it or keep it behind the proxy (security.md).
+PUBLIC_ENDPOINTS = {"static", "_docs", "health.health", "metrics"}
 PUBLIC_PREFIXES = ("swagger.", "redoc.", "openapi.", "ui.", "health.")
 WS_SUBPROTOCOL = "bearer"
 
@@ -141,6 +142,12 @@ def current() -> Principal:
     if principal is None:  # a view reached without `require`: never treat it as trusted
         raise Unauthenticated("missing credentials")
     return principal
+
+
+def owner() -> str | None:
+    """Who owns what this request creates: the caller, or nobody in the demo mode."""
+    principal = current()
+    return None if principal.unrestricted else principal.user_id
 
 
 def register_identify(app: Flask) -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from flask import request
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.auth import current
 from api.extension import ext
 from core import discussions as service
 from core.errors import BadRequest
+from core.listing import ListFilter
 from core.models import (
     CreateDiscussion,
     DiscussionList,
@@ -20,7 +23,9 @@ from core.models import (
     Message,
     MessagePage,
     PostMessage,
+    Protocol,
     Session,
+    Status,
 )
 
 tag = Tag(name="discussions", description="Create, read and delete discussions; post messages")
@@ -30,16 +35,35 @@ ERRORS: dict[Any, Any] = {400: ErrorBody, 404: ErrorBody, 413: ErrorBody, 422: E
                           503: ErrorBody}
 
 
+def _iso_only(value: Any) -> Any:
+    # pydantic would read "0.5" as a Unix time; the documented format is ISO 8601 only.
+    if isinstance(value, int | float) or (
+            isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+(\.\d*)?\s*", value)):
+        raise ValueError("an ISO 8601 date-time is expected")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
+
+
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     state: str = Field(default="all", pattern="^(all|active)$",
                        description="`active` lists only discussions not yet finished")
+    status: Status | None = None
+    protocol: Protocol | None = None
+    created_after: IsoDatetime | None = Field(default=None, description="ISO 8601, inclusive")
+    created_before: IsoDatetime | None = Field(default=None, description="ISO 8601, exclusive")
+    limit: int | None = Field(default=None, ge=1, le=1000,
+                              description="Page size; all matching ids when omitted")
+    cursor: str | None = Field(default=None, max_length=400,
+                               description="`next_cursor` of the previous page")
 
 
 class MessagesQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=2**31)  # Redis list indexes are 64-bit at most
 
 
 class Deleted(BaseModel):
@@ -65,10 +89,22 @@ def create_discussion(body: CreateDiscussion) -> Any:
 
 @bp.get("", responses={200: DiscussionList, 422: ErrorBody, 503: ErrorBody})
 def list_discussions(query: ListQuery) -> Any:
-    """Discussion ids, newest first (`state=active` for the unfinished ones)."""
-    ids = service.list_discussions(ext().services(), current(),
-                                   active_only=query.state == "active")
-    return DiscussionList(discussions=ids, count=len(ids)).model_dump()
+    """Discussion ids, newest first, filtered; `next_cursor` fetches the next page."""
+    f = ListFilter(
+        status=query.status.value if query.status else None,
+        protocol=query.protocol.value if query.protocol else None,
+        created_after=_epoch(query.created_after), created_before=_epoch(query.created_before),
+        active_only=query.state == "active",
+    )
+    ids, next_cursor = service.list_discussions(ext().services(), current(), f,
+                                                limit=query.limit, cursor=query.cursor)
+    return DiscussionList(discussions=ids, count=len(ids), next_cursor=next_cursor).model_dump()
+
+
+def _epoch(dt: datetime | None) -> float | None:
+    if dt is None:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 @bp.get("/<discussion_id>", responses={200: Session, 404: ErrorBody, 503: ErrorBody})

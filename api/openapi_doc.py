@@ -83,6 +83,14 @@ class DocumentedApp(OpenAPI):
             from protocols import supported
 
             schemas["Protocol"]["enum"] = [p.value for p in supported()]
+        # flask-openapi3's schema model drops `propertyNames`; put the metadata rules back.
+        from core.models import CREATE_METADATA_SCHEMA, POST_METADATA_SCHEMA
+
+        for name, rule in (("CreateDiscussion", CREATE_METADATA_SCHEMA),
+                           ("PostMessage", POST_METADATA_SCHEMA)):
+            meta = schemas.get(name, {}).get("properties", {}).get("metadata")
+            if meta is not None:
+                meta.update(rule)
         post = schemas.get("PostMessage", {}).get("properties", {})
         if "content" in post:
             post["content"]["maxLength"] = settings.max_message_chars

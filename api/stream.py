@@ -31,7 +31,7 @@ from simple_websocket import ConnectionClosed
 from api.auth import current
 from api.extension import Orchestrator, ext
 from api.hub import Subscription
-from core import access, keys, quotas
+from core import access, keys, metrics, quotas
 from core import discussions as service
 from core.auth import Principal
 from core.errors import DiscussionNotFound, OrchestratorError
@@ -88,6 +88,7 @@ class Viewer:
     def send(self, frame: dict[str, Any]) -> None:
         with self.send_lock:
             self.ws.send(json.dumps(frame, separators=(",", ":"), ensure_ascii=False))
+        metrics.ws_frame("out")
 
     def send_event(self, event: Event) -> None:
         key = stream_id_key(event.id)
@@ -173,6 +174,7 @@ class Viewer:
                 raw = self.ws.receive()
                 if raw is None:
                     continue
+                metrics.ws_frame("in")
                 self._handle(raw)
         except ConnectionClosed:
             pass
@@ -282,6 +284,7 @@ def register(sock: Sock) -> None:
         principal = current()
         viewer = Viewer(ws, orch, discussion_id, principal)
         admitted = False
+        metrics.ws_opened()
         try:
             if not principal.unrestricted:  # open sockets per user, counted across processes
                 viewer.conn_id = new_id("ws")
@@ -301,6 +304,7 @@ def register(sock: Sock) -> None:
             log.exception("stream of %s failed", discussion_id)
             _close(ws, CLOSE_ERROR, "internal error")
         finally:
+            metrics.ws_closed()
             if admitted and viewer.conn_id:
                 try:
                     quotas.release_socket(orch.redis, principal.user_id, viewer.conn_id)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core import access, quotas
+from core import access, audit, quotas
 from core.auth import SYSTEM, Principal
 from core.clock import iso
 from core.errors import Conflict, ParticipantNotFound, StaleLease, Unprocessable
 from core.ids import new_id
+from core.listing import ListFilter, list_page
 from core.models import (
     CreateDiscussion,
     DiscussionConfig,
@@ -76,16 +78,12 @@ def build_participants(body: CreateDiscussion, settings: Settings) -> list[Parti
     return agents + humans
 
 
-def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None = None, *,
-                      principal: Principal | None = None) -> Session:
-    """Validate, store and start a discussion; it begins `pending` until a worker takes it.
+def validate_template(svc: Services, body: CreateDiscussion) -> list[Participant]:
+    """422 unless a discussion could be created from `body`; its participants otherwise.
 
-    An authenticated principal becomes the owner (its quotas apply); trusted callers (schedules,
-    batches) may name an owner on someone's behalf.
+    Schedules and batches call it when they store a template, so a bad one fails at once.
     """
     settings = svc.settings
-    if principal is not None and not principal.unrestricted:
-        owner = principal.user_id
     get_protocol(body.protocol)  # 422 for a protocol this build cannot run
     if not body.agents and not body.humans:
         raise Unprocessable("a discussion needs at least one agent or person")
@@ -95,12 +93,27 @@ def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None =
         raise Unprocessable(f"max_rounds may be at most {settings.max_rounds_limit}")
     if body.max_messages is not None and body.max_messages > settings.max_messages_limit:
         raise Unprocessable(f"max_messages may be at most {settings.max_messages_limit}")
-    if owner and body.agents:
-        quotas.check_spend(svc.store.r, settings, owner)
     participants = build_participants(body, settings)
     for p in participants:
         if p.is_agent:
             svc.validate_agent(p)
+    return participants
+
+
+def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None = None,
+                      *, creator: str | None = None,
+                      principal: Principal | None = None) -> Session:
+    """Validate, store and start a discussion; it begins `pending` until a worker takes it.
+
+    An authenticated principal becomes the owner (its quotas apply); trusted callers (schedules,
+    batches) may name an owner on someone's behalf. `creator` names who made it in the audit
+    log when there is no owner (a schedule, a batch).
+    """
+    if principal is not None and not principal.unrestricted:
+        owner = principal.user_id
+    if owner and body.agents:
+        quotas.check_spend(svc.store.r, svc.settings, owner)
+    participants = validate_template(svc, body)
     did = new_id("disc")
     for p in participants:
         if p.is_agent:
@@ -118,22 +131,27 @@ def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None =
     )
     users = [h.user_id for h in body.humans] + ([owner] if owner else [])
     if owner:
-        quotas.admit_discussion(svc.store.r, settings, owner, did)
+        quotas.admit_discussion(svc.store.r, svc.settings, owner, did)
     try:
         svc.store.create(config, participants, status=Status.PENDING, users=users)
     except BaseException:
         if owner:
             quotas.release_discussion(svc.store.r, owner, did)
         raise
+    audit.record(svc.store.r, did, actor=owner or creator, action="discussion.created",
+                 details={"protocol": body.protocol.value, "participants": len(participants)})
     svc.dispatch(did)
     return svc.store.session(did)
 
 
-def list_discussions(svc: Services, principal: Principal = SYSTEM, *,
-                     active_only: bool = False) -> list[str]:
-    """Discussion ids newest first: all of them for unrestricted callers, else the caller's."""
-    user = None if principal.unrestricted else principal.user_id
-    return svc.store.list_ids(user=user, active_only=active_only)
+def list_discussions(svc: Services, principal: Principal, f: ListFilter, *,
+                     limit: int | None = None, cursor: str | None = None
+                     ) -> tuple[list[str], str | None]:
+    """Ids newest first matching `f`, and the next page's cursor: every discussion for an
+    unrestricted caller, else only the caller's (created or taking part: their user index)."""
+    if not principal.unrestricted:
+        f = dataclasses.replace(f, user=principal.user_id)
+    return list_page(svc.store.r, f, limit=limit, cursor=cursor)
 
 
 def get_session(svc: Services, discussion_id: str, principal: Principal = SYSTEM) -> Session:

@@ -99,9 +99,66 @@ def discussion_keys(discussion_id: str) -> list[str]:
         lock(discussion_id),
         events(discussion_id),
         replies(discussion_id),
+        audit(discussion_id),
         usage(discussion_id),
     ]
 
 
 def idempotency_pattern(discussion_id: str) -> str:
     return f"discussion:{discussion_id}:idem:*"
+
+
+def audit(discussion_id: str) -> str:
+    """Redis Stream of the discussion's audit log (who did what, when)."""
+    return f"discussion:{discussion_id}:audit"
+
+
+# ---------------------------------------------------------------- operations
+
+
+WORKER_HEARTBEATS = "workers:heartbeats"  # zset worker hostname -> last heartbeat epoch seconds
+SCHEDULES = "schedules:all"  # hash schedule id -> Schedule JSON
+SCHEDULES_NEXT = "schedules:next"  # zset schedule id -> next slot epoch (absent when paused)
+BATCHES = "batches:all"  # zset batch id -> created-at epoch seconds
+BATCHES_ACTIVE = "batches:active"  # set of batch ids still starting or running discussions
+RETENTION_SWEEP = "retention:sweep"  # short-lived claim so one tick per interval sweeps
+
+
+def schedule_runs(schedule_id: str) -> str:
+    """Hash slot epoch -> discussion id; HSETNX on a slot is its exactly-once claim."""
+    return f"schedule:{schedule_id}:runs"
+
+
+def batch(batch_id: str) -> str:
+    """JSON of the Batch (template, items, cap, status)."""
+    return f"batch:{batch_id}"
+
+
+def batch_pending(batch_id: str) -> str:
+    """List of item indexes not yet started, in order."""
+    return f"batch:{batch_id}:pending"
+
+
+def batch_running(batch_id: str) -> str:
+    """Set of running members: discussion ids, or `slot:{index}` while one is being created."""
+    return f"batch:{batch_id}:running"
+
+
+def batch_items(batch_id: str) -> str:
+    """Hash item index -> discussion id once started (or `error: ...` if it could not be)."""
+    return f"batch:{batch_id}:items"
+
+
+def batch_pump(batch_id: str) -> str:
+    """Short-lived claim: at most one scheduled pump task per batch at a time."""
+    return f"batch:{batch_id}:pump"
+
+
+def batch_keys(batch_id: str) -> list[str]:
+    return [batch(batch_id), batch_pending(batch_id), batch_running(batch_id),
+            batch_items(batch_id), batch_pump(batch_id)]
+
+
+def broker_queue_keys(queue: str) -> list[str]:
+    """The broker lists kombu's Redis transport keeps for one queue (one per priority band)."""
+    return [queue] + [f"{queue}\x06\x16{p}" for p in (3, 6, 9)]

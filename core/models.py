@@ -108,6 +108,16 @@ SERVER_METADATA_KEYS = frozenset({
 })
 
 
+# The same rule, stated in the OpenAPI document (JSON Schema `propertyNames`).
+_NO_UNDERSCORE = r"^([^_][\s\S]*)?$"
+CREATE_METADATA_SCHEMA = {"propertyNames": {"pattern": _NO_UNDERSCORE},
+                          "description": "Free-form; keys starting with `_` are the server's."}
+POST_METADATA_SCHEMA = {
+    "propertyNames": {"pattern": _NO_UNDERSCORE,
+                      "not": {"enum": sorted(SERVER_METADATA_KEYS)}},
+    "description": "Free-form; `_`-prefixed and accounting keys are the server's."}
+
+
 def _client_metadata(metadata: dict[str, Any], reserved: frozenset[str] = frozenset()
                      ) -> dict[str, Any]:
     """Refuse metadata keys the server owns: `_`-prefixed ones and the given reserved names."""
@@ -126,7 +136,8 @@ class CreateDiscussion(_Input):
     protocol: Protocol = Protocol.ROUND_ROBIN
     max_rounds: int = Field(default=10, ge=1, strict=True)
     max_messages: int | None = Field(default=None, ge=1, strict=True)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict,
+                                     json_schema_extra=CREATE_METADATA_SCHEMA)
 
     @field_validator("humans")
     @classmethod
@@ -150,7 +161,8 @@ class PostMessage(_Input):
     # `system` messages come only from the service.
     message_type: Literal[MessageType.TEXT, MessageType.PROPOSAL, MessageType.VOTE] = \
         MessageType.TEXT
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict,
+                                     json_schema_extra=POST_METADATA_SCHEMA)
 
     @field_validator("metadata")
     @classmethod
@@ -299,6 +311,7 @@ class MessagePage(BaseModel):
 class DiscussionList(BaseModel):
     discussions: list[str]
     count: int
+    next_cursor: str | None = None
 
 
 class ErrorBody(BaseModel):

@@ -123,6 +123,28 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
 
+# Batches. KEYS: batch hash, pending list, running set. ARGV: cap, marker suffix.
+# Takes the next pending item only while fewer than `cap` are running, and holds its place in
+# the running set with a marker until the discussion exists: the cap holds across pumps.
+BATCH_RESERVE = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return -1 end
+if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[1]) then return -2 end
+local idx = redis.call('LPOP', KEYS[2])
+if not idx then return -3 end
+redis.call('SADD', KEYS[3], 'slot:' .. idx .. ':' .. ARGV[2])
+return tonumber(idx)
+"""
+
+# KEYS: batch hash, pending list, running set, active batches set. ARGV: batch id, now (ISO).
+# Marks the batch completed once nothing is pending or running; 1 when it did.
+BATCH_COMPLETE = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+if redis.call('LLEN', KEYS[2]) > 0 or redis.call('SCARD', KEYS[3]) > 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'completed', 'finished_at', ARGV[2])
+redis.call('SREM', KEYS[4], ARGV[1])
+return 1
+"""
+
 # KEYS: 1 lock, 2 events
 # ARGV: 1 token, 2 events maxlen, 3 type, 4 data JSON
 # An event only the lease holder may write (a streamed reply's deltas): 1 if written.

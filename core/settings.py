@@ -139,6 +139,25 @@ class Settings(BaseSettings):
     def jwt_algorithm_list(self) -> list[str]:
         """JWT_ALGORITHMS split on commas: the only algorithms a token may use."""
         return [a.strip() for a in self.jwt_algorithms.split(",") if a.strip()]
+    # Operations (docs/operations.md).
+    log_format: str = Field(default="plain", pattern="^(plain|json)$")
+    # A worker counts as live while its heartbeat is younger than this.
+    worker_heartbeat_ttl_s: float = Field(default=15.0, gt=0)
+    worker_heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    # Readiness: live workers needed, and the oldest queued step age that counts as stuck.
+    health_min_workers: int = Field(default=1, ge=0)
+    health_max_queue_age_s: float = Field(default=300.0, gt=0)
+    health_probe_timeout_s: float = Field(default=2.0, gt=0)
+    # A Celery worker serves its own /metrics on this port (0: off).
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Schedules and batches: how often beat's tick runs, how often a batch refills its slots.
+    schedule_tick_s: float = Field(default=10.0, gt=0)
+    schedule_missed_grace_s: float = Field(default=60.0, gt=0)
+    batch_pump_interval_s: float = Field(default=2.0, gt=0)
+    max_batch_items: int = Field(default=1000, ge=1)
+    # Finished discussions are deleted this long after they end (0: kept forever).
+    retention_finished_s: float = Field(default=0.0, ge=0)
+    retention_sweep_interval_s: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
     def _check_time_budget(self) -> Settings:

@@ -15,6 +15,10 @@ def create_celery(settings: Settings | None = None) -> Celery:
     app.conf.update(celeryconfig.build(settings))
     app.conf.orchestrator_settings = settings
     # Importing the tasks module registers its shared tasks with every app, this one included.
+    import workers.ops_tasks  # noqa: F401
     import workers.tasks  # noqa: F401
+    from workers import ops
+
+    ops.install(app)
 
     return app

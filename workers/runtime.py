@@ -9,6 +9,7 @@ from core.settings import Settings
 from core.store import Store
 from workers.backends import Backends
 from workers.engine import Runtime
+from workers.instrumented import InstrumentedBackends
 
 STEP_TASK = "discussion.step"
 
@@ -22,7 +23,7 @@ def runtime_for(app: Celery) -> Runtime:
         rt = Runtime(
             settings=settings,
             store=Store(client, events_maxlen=settings.events_maxlen),
-            backends=Backends(settings),
+            backends=InstrumentedBackends(Backends(settings)),  # type: ignore[arg-type]
             enqueue=lambda did: app.send_task(STEP_TASK, args=[did]),
         )
         app._orchestrator_runtime = rt  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ import logging
 import redis
 from celery import Task, shared_task
 
+from core import logs
 from workers import engine
 from workers.runtime import STEP_TASK, runtime_for
 
@@ -29,4 +30,6 @@ def step(self: Task, discussion_id: str) -> str:
     outcome = engine.run_step(rt, discussion_id)
     if outcome == engine.Outcome.MORE:
         rt.enqueue(discussion_id)
-    return outcome.value
+    # Flower shows this result: the outcome, the discussion and the last agent turn it ran.
+    turn = logs.current().get("turn")
+    return f"{outcome.value} {discussion_id}" + (f" turn={turn}" if turn is not None else "")

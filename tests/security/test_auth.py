@@ -204,8 +204,8 @@ def test_gunicorn_refuses_to_start_demo_mode_on_all_interfaces(settings) -> None
            "REDIS_URL": settings.redis_url}
     port = embedded_redis.free_port()
     proc = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"0.0.0.0:{port}",
-         "api:create_app()"],
+        [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_conf",
+         "-b", f"0.0.0.0:{port}", "api:create_app()"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode != 0

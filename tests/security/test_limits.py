@@ -65,7 +65,7 @@ def test_create_has_its_own_tighter_limit(make_app, sec_settings, users) -> None
 
 def _gunicorn(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-w", "1",
+        [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_conf", "-w", "1",
          "-b", f"127.0.0.1:{port}", "api:create_app()"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)

@@ -24,13 +24,23 @@ HUMANS = [
 ]
 
 
+SCHEDULE = {"name": "nightly", "interval_s": 3600, "template": agent_body(1, 1)}
+BATCH = {"name": "b", "template": agent_body(1, 1), "topics": ["one", "two"], "concurrency": 1}
+
+
 def _setup(client, users) -> dict[str, Any]:
+    """A discussion, a schedule and a batch, all alice's."""
     body = {**agent_body(1, 1), "protocol": "free_form", "humans": HUMANS}
-    resp = client.post("/v1/discussions", json=body, headers=users.headers("alice"))
+    h = users.headers("alice")
+    resp = client.post("/v1/discussions", json=body, headers=h)
     assert resp.status_code == 201, resp.json
     session = resp.json
     pids = {p["user_id"] or "agent": p["participant_id"] for p in session["participants"]}
-    return {"did": session["id"], "pids": pids}
+    schedule = client.post("/v1/schedules", json=SCHEDULE, headers=h)
+    batch = client.post("/v1/batches", json=BATCH, headers=h)
+    assert schedule.status_code == 201 and batch.status_code == 201, (schedule.json, batch.json)
+    return {"did": session["id"], "pids": pids, "sid": schedule.json["id"],
+            "bid": batch.json["id"]}
 
 
 def _post_as(author: str):
@@ -68,6 +78,41 @@ REST: dict[str, tuple[Any, dict[str, int]]] = {
         lambda c, ctx, h, role: c.delete(f"/v1/discussions/{ctx['did']}", headers=h),
         {"none": 401, "eve": 404, "rita": 403, "wade": 403, "mona": 403, "alice": 200}),
 }
+READERS = {"none": 401, "eve": 404, "rita": 200, "wade": 200, "mona": 200, "alice": 200}
+OWNER_ONLY = {"none": 401, "eve": 404, "rita": 404, "wade": 404, "mona": 404, "alice": 200}
+ANYONE = {"none": 401, "eve": 200, "rita": 200, "wade": 200, "mona": 200, "alice": 200}
+ANYONE_CREATES = {k: (201 if v == 200 else v) for k, v in ANYONE.items()}
+
+
+def _get(url: str):
+    return lambda c, ctx, h, role: c.get(url.format(**ctx), headers=h)
+
+
+def _post(url: str, body: Any = None):
+    return lambda c, ctx, h, role: c.post(url.format(**ctx), headers=h, json=body)
+
+
+REST.update({
+    "insights.stats": (_get("/v1/discussions/{did}/stats"), READERS),
+    "insights.export": (_get("/v1/discussions/{did}/export?format=markdown"), READERS),
+    "insights.audit_log": (_get("/v1/discussions/{did}/audit"),
+                           {**READERS, "rita": 403, "wade": 403}),
+    "schedules.create_schedule": (_post("/v1/schedules", SCHEDULE), ANYONE_CREATES),
+    "schedules.list_schedules": (_get("/v1/schedules"), ANYONE),
+    "schedules.get_schedule": (_get("/v1/schedules/{sid}"), OWNER_ONLY),
+    "schedules.update_schedule": (
+        lambda c, ctx, h, role: c.patch(f"/v1/schedules/{ctx['sid']}", headers=h,
+                                        json={"name": "renamed"}), OWNER_ONLY),
+    "schedules.pause_schedule": (_post("/v1/schedules/{sid}/pause"), OWNER_ONLY),
+    "schedules.resume_schedule": (_post("/v1/schedules/{sid}/resume"), OWNER_ONLY),
+    "schedules.delete_schedule": (
+        lambda c, ctx, h, role: c.delete(f"/v1/schedules/{ctx['sid']}", headers=h), OWNER_ONLY),
+    "schedules.schedule_runs": (_get("/v1/schedules/{sid}/runs"), OWNER_ONLY),
+    "batches.create_batch": (_post("/v1/batches", BATCH), ANYONE_CREATES),
+    "batches.list_batches": (_get("/v1/batches"), ANYONE),
+    "batches.get_batch": (_get("/v1/batches/{bid}"), OWNER_ONLY),
+    "batches.cancel_batch": (_post("/v1/batches/{bid}/cancel"), OWNER_ONLY),
+})
 WEBSOCKET_ENDPOINTS = {"stream"}
 
 
@@ -85,9 +130,9 @@ def test_rest_cell(sec_client, users, endpoint: str, role: str) -> None:
     call, expected = REST[endpoint]
     headers = users.headers(None if role == "none" else role)
     resp = call(sec_client, ctx, headers, role)
-    assert resp.status_code == expected[role], (endpoint, role, resp.json)
-    assert resp.is_json
-    if resp.status_code == 404:  # no access looks exactly like no such discussion
+    assert resp.status_code == expected[role], (endpoint, role, resp.get_data(as_text=True))
+    if resp.status_code == 404 and "discussion" in endpoint:
+        # No access looks exactly like no such discussion.
         missing = sec_client.get("/v1/discussions/disc_doesnotexist", headers=headers)
         assert resp.json["error"] == missing.json["error"]
         assert resp.json["message"].replace(ctx["did"], "X") == \
@@ -98,11 +143,18 @@ def test_listing_shows_only_the_callers_discussions(sec_client, users) -> None:
     ctx = _setup(sec_client, users)
     own = sec_client.post("/v1/discussions", json=agent_body(1, 1),
                           headers=users.headers("eve")).json["id"]
-    for role in ("rita", "wade", "mona", "alice"):
+    for role in ("rita", "wade", "mona"):
         listed = sec_client.get("/v1/discussions", headers=users.headers(role)).json
         assert listed["discussions"] == [ctx["did"]], role
-    assert sec_client.get("/v1/discussions", headers=users.headers("eve")).json == \
-        {"discussions": [own], "count": 1}
+    alices = sec_client.get("/v1/discussions", headers=users.headers("alice")).json
+    assert ctx["did"] in alices["discussions"] and own not in alices["discussions"]
+    eves = sec_client.get("/v1/discussions", headers=users.headers("eve")).json
+    assert eves["discussions"] == [own] and eves["count"] == 1
+    for role, mine in (("alice", True), ("eve", False)):
+        schedules = sec_client.get("/v1/schedules", headers=users.headers(role)).json
+        batches = sec_client.get("/v1/batches", headers=users.headers(role)).json
+        assert ([s["id"] for s in schedules["schedules"]] == [ctx["sid"]]) is mine
+        assert (batches["batches"] == [ctx["bid"]]) is mine
 
 
 @pytest.mark.parametrize("author", ["agent", "rita", "mona"])
