@@ -69,12 +69,13 @@ def create_app(
     auth.register_require(app)
     errors.register(app)
 
-    from api import admin, batches, discussions, health, insights, schedules, stream
+    from api import admin, batches, control, discussions, health, insights, schedules, stream
 
     admin.register(app)
 
     app.register_api(health.bp)
     app.register_api(discussions.bp)
+    app.register_api(control.bp)
     app.register_api(insights.bp)
     app.register_api(schedules.bp)
     app.register_api(batches.bp)

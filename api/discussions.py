@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from api.auth import current
 from api.extension import ext
 from core import discussions as service
+from core.control_models import HeldMessage
 from core.errors import BadRequest
 from core.listing import ListFilter
 from core.models import (
@@ -71,7 +72,7 @@ class Deleted(BaseModel):
     deleted: bool
 
 
-def _idempotency_key() -> str | None:
+def idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
@@ -129,11 +130,24 @@ def list_messages(path: DiscussionPath, query: MessagesQuery) -> Any:
     return page.model_dump(mode="json")
 
 
-@bp.post("/<discussion_id>/messages", responses={201: Message, 409: ErrorBody, **ERRORS})
+@bp.post("/<discussion_id>/messages",
+         responses={201: Message, 202: HeldMessage, 409: ErrorBody, **ERRORS})
 def post_message(path: DiscussionPath, body: PostMessage) -> Any:
-    """Post a participant's message; an `Idempotency-Key` header makes retries safe."""
-    message, replayed = service.post_message(
-        ext().services(), path.discussion_id, body, _idempotency_key(), current()
-    )
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return message.model_dump(mode="json"), 201, headers
+    """Post a participant's message.
+
+    An `Idempotency-Key` header makes retries safe. 201 with the message; 202 with `{held_id,
+    status: "held", message}` when a moderated
+    discussion with `require_approval` holds it for a moderator; 409 when the discussion or
+    the protocol does not allow this post now (finished, not your turn, muted)."""
+    result = service.post_message(ext().services(), path.discussion_id, body,
+                                  idempotency_key(), current())
+    return post_response(result)
+
+
+def post_response(result: service.PostResult) -> Any:
+    """201 with the message, or 202 with the held record; marks replays of a retried key."""
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    if result.held_id:
+        held = HeldMessage(held_id=result.held_id, message=result.message)
+        return held.model_dump(mode="json"), 202, headers
+    return result.message.model_dump(mode="json"), 201, headers

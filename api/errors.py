@@ -15,11 +15,21 @@ from core.errors import OrchestratorError
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str, **details: Any) -> Response:
-    """A JSON error body with the given status."""
+def error_response(status: int, code: str, message: str, /, **details: Any) -> Response:
+    """A JSON error body with the given status (positional-only, so a detail may be named
+    `status`, as a Conflict's current discussion status is)."""
     resp = jsonify({"error": code, "message": message, "details": details})
     resp.status_code = status
     return resp
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The first problem of a pydantic error as `field.path: message`."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    if not errors:
+        return "invalid input"
+    where = ".".join(str(p) for p in errors[0]["loc"]) or "body"
+    return f"{where}: {errors[0]['msg']}"
 
 
 def validation_error(exc: ValidationError) -> Response:

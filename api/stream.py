@@ -250,8 +250,8 @@ class Viewer:
             if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 128):
                 raise ValueError("idempotency_key must be 1 to 128 characters")
             body = PostMessage.model_validate(fields)
-            message, replayed = service.post_message(self.orch.services(), self.did, body, key,
-                                                     self.principal)
+            result = service.post_message(self.orch.services(), self.did, body, key,
+                                          self.principal)
         except ValidationError as exc:
             first = exc.errors(include_url=False, include_input=False)[0]
             where = ".".join(str(p) for p in first["loc"]) or "frame"
@@ -263,8 +263,11 @@ class Viewer:
         except OrchestratorError as exc:
             self._error(exc.message, exc.code, ref=ref, status=exc.status)
             return
-        out: dict[str, Any] = {"type": "posted", "data": {
-            "message_id": message.message_id, "seq": message.seq, "replayed": replayed}}
+        data: dict[str, Any] = {"message_id": result.message.message_id,
+                                "seq": result.message.seq, "replayed": result.replayed}
+        if result.held_id:  # a moderated discussion holds it for approval
+            data.update(held_id=result.held_id, status="held")
+        out: dict[str, Any] = {"type": "posted", "data": data}
         if ref is not None:
             out["ref"] = ref
         self.send(out)

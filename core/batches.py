@@ -44,7 +44,7 @@ class CreateBatch(BaseModel):
         default=None, min_length=1,
         description="Each set fills `{name}` placeholders of the template's topic.",
     )
-    concurrency: int = Field(default=5, ge=1, le=1000)
+    concurrency: int = Field(default=5, ge=1, le=1000, strict=True)
 
     @model_validator(mode="after")
     def _one_source(self) -> CreateBatch:

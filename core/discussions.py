@@ -15,17 +15,20 @@ from core.listing import ListFilter, list_page
 from core.models import (
     CreateDiscussion,
     DiscussionConfig,
+    HumanTurnPolicy,
     Message,
     MessagePage,
+    MessageType,
     Participant,
     ParticipantType,
     Permission,
     PostMessage,
+    Protocol,
     Session,
     Status,
 )
 from core.settings import Settings
-from core.store import Commit, Store
+from core.store import Commit, Snapshot, Store
 from protocols import View, get_protocol
 
 # Post statuses: a message may join a discussion that is running, waiting or paused.
@@ -64,6 +67,9 @@ def build_participants(body: CreateDiscussion, settings: Settings) -> list[Parti
         )
         for a in body.agents
     ]
+    for a, p in zip(body.agents, agents, strict=True):
+        if a.moderator:
+            p.permissions.append(Permission.MODERATE)
     humans = [
         Participant(
             participant_id=new_id("human"),
@@ -76,6 +82,36 @@ def build_participants(body: CreateDiscussion, settings: Settings) -> list[Parti
         for h in body.humans
     ]
     return agents + humans
+
+
+def check_rules(body: CreateDiscussion, participants: list[Participant]) -> dict:
+    """The rule fields to store, with `proxy_agent` resolved to an agent's id; 422 when they
+    do not fit the protocol or the participants."""
+    rules = body.rules()
+    moderators = [a for a in body.agents if a.moderator]
+    if moderators and body.protocol != Protocol.MODERATED:
+        raise Unprocessable("only a `moderated` discussion may have a moderator agent")
+    if len(moderators) > 1:
+        raise Unprocessable("at most one agent may be the moderator")
+    if body.require_approval and body.protocol != Protocol.MODERATED:
+        raise Unprocessable("require_approval applies to `moderated` discussions only")
+    if body.consensus is not None and body.protocol != Protocol.CONSENSUS:
+        raise Unprocessable("consensus settings apply to `consensus` discussions only")
+    if body.parallel_rounds and body.protocol not in (Protocol.ROUND_ROBIN, Protocol.CONSENSUS):
+        raise Unprocessable("parallel_rounds applies to round_robin and consensus only")
+    if body.human_turn_policy == HumanTurnPolicy.PROXY or body.proxy_agent:
+        if not body.proxy_agent:
+            raise Unprocessable("human_turn_policy `proxy` needs proxy_agent")
+        wanted = body.proxy_agent.lower()
+        match = [p for p in participants if p.is_agent and wanted in
+                 (p.participant_id.lower(), p.name.lower())]
+        if not match:
+            raise Unprocessable(f"proxy_agent {body.proxy_agent!r} is not an agent of this "
+                                "discussion")
+        if match[0].can(Permission.MODERATE):
+            raise Unprocessable("the moderator agent cannot be the proxy agent")
+        rules["proxy_agent"] = match[0].participant_id
+    return rules
 
 
 def validate_template(svc: Services, body: CreateDiscussion) -> list[Participant]:
@@ -97,6 +133,7 @@ def validate_template(svc: Services, body: CreateDiscussion) -> list[Participant
     for p in participants:
         if p.is_agent:
             svc.validate_agent(p)
+    check_rules(body, participants)
     return participants
 
 
@@ -114,12 +151,14 @@ def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None =
     if owner and body.agents:
         quotas.check_spend(svc.store.r, svc.settings, owner)
     participants = validate_template(svc, body)
+    rules = check_rules(body, participants)
     did = new_id("disc")
     for p in participants:
         if p.is_agent:
             # Before anything is stored: a platform that refuses an agent fails the request.
             p.instance_id = svc.register_agent(did, p)
     config = DiscussionConfig(
+        **rules,
         id=did,
         topic=body.topic,
         protocol=body.protocol,
@@ -179,11 +218,20 @@ def delete_discussion(svc: Services, discussion_id: str, principal: Principal = 
         quotas.release_discussion(svc.store.r, owner, discussion_id)
 
 
+@dataclass
+class PostResult:
+    """What a post did: the committed (or held) message, and whether it was a replay."""
+
+    message: Message
+    replayed: bool = False
+    held_id: str | None = None
+
+
 def post_message(
     svc: Services, discussion_id: str, body: PostMessage, idempotency_key: str | None = None,
     principal: Principal = SYSTEM,
-) -> tuple[Message, bool]:
-    """Append a participant's message; (message, replayed) where replayed marks a retried key.
+) -> PostResult:
+    """Append a participant's message (or hold it for approval); replays a retried key.
 
     The caller needs `write` and posts only as their own participant.
     """
@@ -199,36 +247,62 @@ def post_message(
             f"participant {body.participant_id} is not in discussion {discussion_id}"
         )
     access.check_author(principal, author, discussion_id)
+    return append(svc, snap, author, content=body.content, message_type=body.message_type,
+                  metadata=body.metadata, idempotency_key=idempotency_key)
+
+
+def append(svc: Services, snap: Snapshot, author: Participant, *, content: str,
+           message_type: MessageType, metadata: dict, idempotency_key: str | None = None,
+           must_take_turn: bool = False) -> PostResult:
+    """The one way a participant's post joins a discussion: a turn, a free post, or held."""
+    discussion_id = snap.config.id
+    if idempotency_key:
+        # A retry answers as the first attempt did, even when the turn has moved on since.
+        seen = svc.store.remembered(discussion_id, idempotency_key)
+        if seen is not None and seen.participant_id == author.participant_id:
+            return PostResult(seen, replayed=True)
     if snap.state.status.terminal:
         raise Conflict(f"discussion {discussion_id} is {snap.state.status.value}")
-    view = View(config=snap.config, participants=snap.participants, state=snap.state)
-    refusal = get_protocol(snap.config.protocol).may_post(view, author)
+    view = View(config=snap.config, participants=snap.participants, state=snap.state,
+                muted=snap.muted)
+    protocol = get_protocol(snap.config.protocol)
+    refusal = protocol.may_post(view, author)
     if refusal:
         raise Conflict(refusal)
-    protocol = get_protocol(snap.config.protocol)
-    takes_turn = protocol.takes_turn(view, author)
+    takes_turn = protocol.takes_turn(view, author, message_type)
+    if must_take_turn and not takes_turn:
+        raise Conflict("not your turn: the discussion is not waiting for your vote")
     message = Message(
         message_id=new_id("msg"),
         participant_id=author.participant_id,
         participant_name=author.name,
         participant_type=author.participant_type,
-        content=body.content,
+        content=content,
         timestamp=iso(),
-        message_type=body.message_type,
+        message_type=message_type,
         round=snap.state.current_round or None,
         turn=snap.state.turn if takes_turn else None,
-        metadata=body.metadata,
+        metadata=metadata,
     )
+    if (not takes_turn and snap.config.require_approval
+            and not author.can(Permission.MODERATE)):
+        from core import moderation
+
+        return moderation.hold(svc.store, discussion_id, message, idempotency_key,
+                               IDEMPOTENCY_TTL_S)
     if takes_turn:
         # The person's turn: commit it fenced by turn number, and wake the engine.
+        waited = snap.state.waiting_for
+        pstate = protocol.after_message(view, message)
         change = Commit(
             message=message,
             advance_turn=True,
-            updates={"status": Status.ACTIVE.value, "waiting_for": ""},
+            updates={"status": Status.ACTIVE.value, "waiting_for": "", "wait_deadline": "",
+                     "pstate": pstate},
             events=[("status", {"status": Status.ACTIVE.value,
                                 "previous": Status.WAITING_FOR_HUMAN.value,
                                 "reason": "human_answered",
-                                "participant_id": author.participant_id})],
+                                "participant_id": waited})],
             allowed_statuses=(Status.WAITING_FOR_HUMAN,),
         )
         turn: int | None = snap.state.turn
@@ -245,4 +319,4 @@ def post_message(
     if not result.replayed and (takes_turn or protocol.wakes_on_post(view, author)):
         svc.dispatch(discussion_id)  # the protocol may want an agent to answer
     assert result.message is not None
-    return result.message, result.replayed
+    return PostResult(result.message, result.replayed)

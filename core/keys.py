@@ -44,6 +44,16 @@ def replies(discussion_id: str) -> str:
     return f"discussion:{discussion_id}:replies"
 
 
+def held(discussion_id: str) -> str:
+    """Hash held_id -> Message JSON: posts waiting for a moderator (`require_approval`)."""
+    return f"discussion:{discussion_id}:held"
+
+
+def muted(discussion_id: str) -> str:
+    """Set of participant ids a moderator muted."""
+    return f"discussion:{discussion_id}:muted"
+
+
 def usage(discussion_id: str) -> str:
     """Hash `{scope}:{metric}` -> number: calls, retries, tokens, cost, latency per participant,
     for the orchestration's own calls, and in total (see core.usage)."""
@@ -99,6 +109,8 @@ def discussion_keys(discussion_id: str) -> list[str]:
         lock(discussion_id),
         events(discussion_id),
         replies(discussion_id),
+        held(discussion_id),
+        muted(discussion_id),
         audit(discussion_id),
         usage(discussion_id),
     ]

@@ -7,6 +7,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# The rule fields and their enums live in core.rules; re-exported here for one import point.
+from core.rules import (  # noqa: F401
+    ConsensusRules,
+    Decision,
+    DecisionRule,
+    DiscussionRules,
+    HumanTurnPolicy,
+    Vote,
+)
+
 
 class Protocol(StrEnum):
     ROUND_ROBIN = "round_robin"
@@ -88,6 +98,11 @@ class AgentInput(_Input):
         default_factory=dict,
         description="Provider options, e.g. `latency_ms` for the simulated provider.",
     )
+    moderator: bool = Field(strict=True,
+        default=False,
+        description="`moderated` only: this agent moderates (chooses each next speaker) "
+        "instead of taking speaking turns.",
+    )
 
 
 class HumanInput(_Input):
@@ -127,7 +142,7 @@ def _client_metadata(metadata: dict[str, Any], reserved: frozenset[str] = frozen
     return metadata
 
 
-class CreateDiscussion(_Input):
+class CreateDiscussion(_Input, DiscussionRules):
     """Body of `POST /v1/discussions`."""
 
     topic: str = Field(min_length=1, max_length=2_000)
@@ -227,7 +242,7 @@ class Message(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class DiscussionConfig(BaseModel):
+class DiscussionConfig(DiscussionRules):
     """What a discussion was created with; immutable once stored."""
 
     id: str
@@ -250,6 +265,10 @@ class DiscussionState(BaseModel):
     stop_reason: str | None = None
     error: str | None = None
     waiting_for: str | None = None
+    wait_deadline: str | None = None
+    proxy_turn: int | None = None
+    floor: dict[str, Any] | None = None
+    tokens_used: int = 0
     outcome: dict[str, Any] | None = None
     pstate: dict[str, Any] = Field(default_factory=dict)
     updated_at: str | None = None
@@ -276,7 +295,7 @@ class Usage(BaseModel):
     orchestration: UsageTotals = Field(default_factory=UsageTotals)
 
 
-class Session(BaseModel):
+class Session(DiscussionRules):
     """The seed's Discussion Session, as the API returns it."""
 
     id: str
@@ -292,6 +311,15 @@ class Session(BaseModel):
     stop_reason: str | None = None
     error: str | None = None
     waiting_for: str | None = None
+    wait_deadline: str | None = Field(
+        default=None, description="When the person in `waiting_for` loses the turn (UTC)."
+    )
+    muted: list[str] = Field(default_factory=list)
+    floor: dict[str, Any] | None = Field(
+        default=None, description="`moderated`: the latest floor grant."
+    )
+    held_count: int = 0
+    tokens_used: int = 0
     outcome: dict[str, Any] | None = None
     owner: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)

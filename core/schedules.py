@@ -43,7 +43,7 @@ class _Timing(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     cron: str | None = Field(default=None, max_length=200, examples=["0 9 * * 1-5"])
-    interval_s: int | None = Field(default=None, ge=1, le=366 * 86400)
+    interval_s: int | None = Field(default=None, ge=1, le=366 * 86400, strict=True)
     timezone: str = Field(default="UTC", max_length=64, examples=["Europe/Berlin"])
 
     @model_validator(mode="after")
@@ -70,7 +70,7 @@ class CreateSchedule(_Timing):
 
     name: str = Field(min_length=1, max_length=200)
     missed: Literal["skip", "catch_up"] = "skip"
-    paused: bool = False
+    paused: bool = Field(default=False, strict=True)
     template: CreateDiscussion
 
 
@@ -80,7 +80,7 @@ class UpdateSchedule(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     name: str | None = Field(default=None, min_length=1, max_length=200)
     cron: str | None = Field(default=None, max_length=200)
-    interval_s: int | None = Field(default=None, ge=1, le=366 * 86400)
+    interval_s: int | None = Field(default=None, ge=1, le=366 * 86400, strict=True)
     timezone: str | None = Field(default=None, max_length=64)
     missed: Literal["skip", "catch_up"] | None = None
     template: CreateDiscussion | None = None
@@ -102,7 +102,7 @@ class Schedule(BaseModel):
     interval_s: int | None = None
     timezone: str = "UTC"
     missed: Literal["skip", "catch_up"] = "skip"
-    paused: bool = False
+    paused: bool = Field(default=False, strict=True)
     template: CreateDiscussion
     owner: str | None = None
     anchor: float = Field(description="Epoch seconds interval slots count from")

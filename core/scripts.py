@@ -123,6 +123,37 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
 
+# KEYS: 1 state, 2 held, 3 events, 4 idempotency key
+# ARGV: 1 held_id, 2 message JSON, 3 `held` event data JSON, 4 idempotency ttl s ('0' none),
+#       5 events maxlen, 6 the held record JSON (remembered under the idempotency key)
+# Holds a post for a moderator's approval, once per idempotency key.
+# -> {1} | {2, remembered held record JSON} | {0, reason, detail}
+HOLD = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'gone', ''} end
+local status = redis.call('HGET', KEYS[1], 'status') or 'pending'
+if status == 'completed' or status == 'cancelled' or status == 'failed' then
+  return {0, 'status', status}
+end
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then
+  local seen = redis.call('GET', KEYS[4])
+  if seen then return {2, seen} end
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'type', 'held', 'data', ARGV[3])
+if ttl > 0 then redis.call('SET', KEYS[4], ARGV[6], 'EX', ttl) end
+return {1}
+"""
+
+# KEYS: 1 held
+# ARGV: 1 held_id
+# Takes a held message out exactly once: its JSON, or false when it is not (or no longer) held.
+TAKE_HELD = """
+local msg = redis.call('HGET', KEYS[1], ARGV[1])
+if msg then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return msg
+"""
+
 # Batches. KEYS: batch hash, pending list, running set. ARGV: cap, marker suffix.
 # Takes the next pending item only while fewer than `cap` are running, and holds its place in
 # the running set with a marker until the discussion exists: the cap holds across pumps.

@@ -33,6 +33,8 @@ class Snapshot:
     participants: list[Participant]
     state: DiscussionState
     recent: list[Message]
+    muted: frozenset[str] = frozenset()
+    held_count: int = 0
 
     def participant(self, participant_id: str) -> Participant | None:
         for p in self.participants:
@@ -86,6 +88,10 @@ def parse_state(raw: dict[str, str]) -> DiscussionState:
         stop_reason=raw.get("stop_reason") or None,
         error=raw.get("error") or None,
         waiting_for=raw.get("waiting_for") or None,
+        wait_deadline=raw.get("wait_deadline") or None,
+        proxy_turn=int(raw["proxy_turn"]) if raw.get("proxy_turn") else None,
+        floor=json.loads(raw["floor"]) if raw.get("floor") else None,
+        tokens_used=int(raw.get("tokens_used") or 0),
         outcome=json.loads(raw["outcome"]) if raw.get("outcome") else None,
         pstate=json.loads(raw["pstate"]) if raw.get("pstate") else {},
         updated_at=raw.get("updated_at") or None,
@@ -162,8 +168,12 @@ class Store:
         pipe.hgetall(keys.participants(discussion_id))
         pipe.hgetall(keys.state(discussion_id))
         pipe.lrange(keys.messages(discussion_id), -window, -1)
-        raw_cfg, raw_parts, raw_state, raw_msgs = pipe.execute()
-        return self._build_snapshot(discussion_id, raw_cfg, raw_parts, raw_state, raw_msgs)
+        pipe.smembers(keys.muted(discussion_id))
+        pipe.hlen(keys.held(discussion_id))
+        raw_cfg, raw_parts, raw_state, raw_msgs, muted, held = pipe.execute()
+        snap = self._build_snapshot(discussion_id, raw_cfg, raw_parts, raw_state, raw_msgs)
+        snap.muted, snap.held_count = frozenset(muted), int(held)
+        return snap
 
     @staticmethod
     def _build_snapshot(discussion_id: str, raw_cfg: str | None, raw_parts: dict[str, str],
@@ -206,6 +216,7 @@ class Store:
         cfg, st = snap.config, snap.state
         metadata = {k: v for k, v in cfg.metadata.items() if not k.startswith("_")}
         return Session(
+            **cfg.rules(),
             id=cfg.id,
             topic=cfg.topic,
             protocol=cfg.protocol,
@@ -219,6 +230,11 @@ class Store:
             stop_reason=st.stop_reason,
             error=st.error,
             waiting_for=st.waiting_for,
+            wait_deadline=st.wait_deadline,
+            muted=sorted(snap.muted),
+            floor=st.floor,
+            held_count=snap.held_count,
+            tokens_used=st.tokens_used,
             outcome=st.outcome,
             owner=cfg.owner,
             metadata=metadata,
@@ -236,9 +252,12 @@ class Store:
         pipe.hgetall(keys.state(discussion_id))
         pipe.lrange(keys.messages(discussion_id), -limit, -1)
         pipe.xrevrange(keys.events(discussion_id), count=1)
+        pipe.smembers(keys.muted(discussion_id))
+        pipe.hlen(keys.held(discussion_id))
         pipe.hgetall(keys.usage(discussion_id))
-        raw_cfg, raw_parts, raw_state, raw_msgs, last, raw_usage = pipe.execute()
+        raw_cfg, raw_parts, raw_state, raw_msgs, last, muted, held, raw_usage = pipe.execute()
         snap = self._build_snapshot(discussion_id, raw_cfg, raw_parts, raw_state, raw_msgs)
+        snap.muted, snap.held_count = frozenset(muted), int(held)
         return self._session_of(snap, parse_usage(raw_usage)), (last[0][0] if last else "0-0")
 
     def state(self, discussion_id: str) -> DiscussionState:
@@ -331,6 +350,18 @@ class Store:
         """Keep an agent's reply until its turn commits, so a re-run never pays twice."""
         self._cache_reply(keys=[keys.state(discussion_id), keys.replies(discussion_id)],
                           args=[turn, json.dumps(reply)])
+
+    def remembered(self, discussion_id: str, idempotency_key: str) -> Message | None:
+        """The message a post with this Idempotency-Key created, while remembered."""
+        raw = self.r.get(keys.idempotency(discussion_id, idempotency_key))
+        return Message.model_validate_json(raw) if raw else None
+
+    def cached_replies(self, discussion_id: str, turns: Sequence[int]) -> dict[int, dict]:
+        """The cached replies among `turns` (turn -> reply JSON)."""
+        if not turns:
+            return {}
+        raw = self.r.hmget(keys.replies(discussion_id), [str(t) for t in turns])
+        return {t: json.loads(v) for t, v in zip(turns, raw, strict=True) if v}
 
     def commit(
         self,

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from core.errors import Unprocessable
 from core.models import Protocol
-from protocols.base import Action, BaseProtocol, Finish, Idle, Speak, View, WaitForHuman
+from protocols.base import (
+    Action,
+    BaseProtocol,
+    Choose,
+    Finish,
+    Idle,
+    Speak,
+    SpeakAll,
+    View,
+    WaitForHuman,
+)
+from protocols.consensus import Consensus
 from protocols.free_form import FreeForm
+from protocols.moderated import Moderated
 from protocols.round_robin import RoundRobin
 
 _REGISTRY: dict[Protocol, type[BaseProtocol]] = {
     Protocol.ROUND_ROBIN: RoundRobin,
     Protocol.FREE_FORM: FreeForm,
+    Protocol.MODERATED: Moderated,
+    Protocol.CONSENSUS: Consensus,
 }
 
 
@@ -33,9 +47,11 @@ def get_protocol(name: Protocol | str) -> BaseProtocol:
 __all__ = [
     "Action",
     "BaseProtocol",
+    "Choose",
     "Finish",
     "Idle",
     "Speak",
+    "SpeakAll",
     "View",
     "WaitForHuman",
     "get_protocol",

@@ -48,6 +48,10 @@ class FreeForm(BaseProtocol):
         return view.state.status.value == "active"
 
     def after_message(self, view: View, message: Message) -> dict[str, Any]:
+        return self.after_skip(view, message.participant_id)
+
+    def after_skip(self, view: View, participant_id: str) -> dict[str, Any]:
+        # A failed turn counts as spoken, so the next turn goes to someone else.
         last = dict(view.pstate.get("last_spoke", {}))
-        last[message.participant_id] = view.state.turn
+        last[participant_id] = view.state.turn
         return {**view.pstate, "last_spoke": last}

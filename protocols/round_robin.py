@@ -4,8 +4,35 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from core.models import Participant, Permission, Protocol
-from protocols.base import Action, BaseProtocol, Speak, View, WaitForHuman
+from core.models import Participant, Protocol
+from protocols.base import Action, BaseProtocol, Speak, SpeakAll, View, WaitForHuman
+
+
+def turn_order(view: View) -> list[Participant]:
+    """Agents and writing people in listed order; with `parallel_rounds` the agents come first,
+    so their simultaneous answers fill consecutive turns and the people follow."""
+    writers = view.writers
+    if view.config.parallel_rounds:
+        return [p for p in writers if p.is_agent] + [p for p in writers if not p.is_agent]
+    return writers
+
+
+def select_in_order(view: View, order: list[Participant]) -> Action:
+    """The speaker whose turn it is in a fixed order, or the agents' simultaneous batch."""
+    turn = view.state.turn
+    index = turn % len(order)
+    speaker = order[index]
+    round_no = turn // len(order) + 1
+    if not speaker.is_agent:
+        return WaitForHuman(speaker.participant_id, round_no)
+    if view.config.parallel_rounds:
+        batch: list[str] = []
+        for p in order[index:]:
+            if not p.is_agent:
+                break
+            batch.append(p.participant_id)
+        return SpeakAll(tuple(batch), round_no)
+    return Speak(speaker.participant_id, round_no)
 
 
 class RoundRobin(BaseProtocol):
@@ -16,7 +43,7 @@ class RoundRobin(BaseProtocol):
 
     def speakers(self, view: View) -> list[Participant]:
         """Agents and the people who may write, in the order they were listed."""
-        return [p for p in view.participants if p.is_agent or p.can(Permission.WRITE)]
+        return turn_order(view)
 
     def may_post(self, view: View, participant: Participant) -> str | None:
         refusal = super().may_post(view, participant)
@@ -27,10 +54,4 @@ class RoundRobin(BaseProtocol):
         return None
 
     def select(self, view: View) -> Action:
-        order = self.speakers(view)
-        turn = view.state.turn
-        speaker = order[turn % len(order)]
-        round_no = turn // len(order) + 1
-        if speaker.is_agent:
-            return Speak(speaker.participant_id, round_no)
-        return WaitForHuman(speaker.participant_id, round_no)
+        return select_in_order(view, self.speakers(view))

@@ -15,5 +15,8 @@ def test_layout_matches_the_seed() -> None:
     assert keys.events(d) == "discussion:disc_abc123:events"
     assert keys.replies(d) == "discussion:disc_abc123:replies"
     assert keys.usage(d) == "discussion:disc_abc123:usage"
+    assert keys.held(d) == "discussion:disc_abc123:held"
+    assert keys.muted(d) == "discussion:disc_abc123:muted"
+    assert keys.held(d) in keys.discussion_keys(d) and keys.muted(d) in keys.discussion_keys(d)
     assert keys.ACTIVE == "discussions:active"
     assert keys.user_discussions("user_123") == "user:user_123:discussions"

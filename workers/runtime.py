@@ -12,6 +12,8 @@ from workers.engine import Runtime
 from workers.instrumented import InstrumentedBackends
 
 STEP_TASK = "discussion.step"
+HUMAN_TURN_TASK = "discussion.human_turn_check"
+PARALLEL_TURN_TASK = "discussion.parallel_turn"
 
 
 def runtime_for(app: Celery) -> Runtime:
@@ -25,6 +27,10 @@ def runtime_for(app: Celery) -> Runtime:
             store=Store(client, events_maxlen=settings.events_maxlen),
             backends=InstrumentedBackends(Backends(settings)),  # type: ignore[arg-type]
             enqueue=lambda did: app.send_task(STEP_TASK, args=[did]),
+            schedule_check=lambda did, deadline, delay: app.send_task(
+                HUMAN_TURN_TASK, args=[did, deadline], countdown=delay),
+            dispatch_parallel=lambda did, turn, pid: app.send_task(
+                PARALLEL_TURN_TASK, args=[did, turn, pid]),
         )
         app._orchestrator_runtime = rt  # type: ignore[attr-defined]
     return rt

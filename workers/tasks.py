@@ -8,8 +8,8 @@ import redis
 from celery import Task, shared_task
 
 from core import logs
-from workers import engine
-from workers.runtime import STEP_TASK, runtime_for
+from workers import engine, human_turns, parallel
+from workers.runtime import HUMAN_TURN_TASK, PARALLEL_TURN_TASK, STEP_TASK, runtime_for
 
 log = logging.getLogger(__name__)
 
@@ -33,3 +33,32 @@ def step(self: Task, discussion_id: str) -> str:
     # Flower shows this result: the outcome, the discussion and the last agent turn it ran.
     turn = logs.current().get("turn")
     return f"{outcome.value} {discussion_id}" + (f" turn={turn}" if turn is not None else "")
+
+
+@shared_task(
+    name=HUMAN_TURN_TASK,
+    bind=True,
+    acks_late=True,
+    autoretry_for=(redis.ConnectionError, redis.TimeoutError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=10,
+)
+def human_turn_check(self: Task, discussion_id: str, deadline: str) -> str:
+    """At a person's turn deadline: apply the discussion's timeout policy (idempotent)."""
+    return human_turns.check(runtime_for(self.app), discussion_id, deadline)
+
+
+@shared_task(
+    name=PARALLEL_TURN_TASK,
+    bind=True,
+    acks_late=True,
+    autoretry_for=(redis.ConnectionError, redis.TimeoutError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=10,
+)
+def parallel_turn(self: Task, discussion_id: str, turn: int, participant_id: str) -> str:
+    """One agent's answer in a simultaneous round; the batch's last answer wakes a step."""
+    return parallel.run_parallel_turn(runtime_for(self.app), discussion_id, turn,
+                                      participant_id)

@@ -113,6 +113,33 @@ REST.update({
     "batches.get_batch": (_get("/v1/batches/{bid}"), OWNER_ONLY),
     "batches.cancel_batch": (_post("/v1/batches/{bid}/cancel"), OWNER_ONLY),
 })
+MODERATORS = {"none": 401, "eve": 404, "rita": 403, "wade": 403, "mona": 200, "alice": 200}
+
+
+def _own(ctx: dict, role: str) -> str:
+    """The caller's own participant id; callers who are not participants borrow wade's."""
+    return ctx["pids"][role if role in ctx["pids"] else "wade"]
+
+
+REST.update({
+    "control.pause": (_post("/v1/discussions/{did}/pause"), MODERATORS),
+    "control.cancel": (_post("/v1/discussions/{did}/cancel"), MODERATORS),
+    # Authorized callers reach the state check: a pending discussion cannot be resumed.
+    "control.resume": (_post("/v1/discussions/{did}/resume"),
+                       {**MODERATORS, "mona": 409, "alice": 409}),
+    "control.moderate": (
+        lambda c, ctx, h, role: c.post(f"/v1/discussions/{ctx['did']}/moderation", headers=h,
+                                       json={"by": ctx["pids"]["mona"] if role == "alice"
+                                             else _own(ctx, role), "action": "pause"}),
+        # alice may moderate, but only as a participant of her own: not as mona.
+        {**MODERATORS, "alice": 403}),
+    "control.list_held": (_get("/v1/discussions/{did}/held"), MODERATORS),
+    # Authorized voters reach the protocol check: votes need a consensus discussion.
+    "control.cast_vote": (
+        lambda c, ctx, h, role: c.post(f"/v1/discussions/{ctx['did']}/votes", headers=h,
+                                       json={"participant_id": _own(ctx, role), "vote": "yes"}),
+        {"none": 401, "eve": 404, "rita": 403, "wade": 409, "mona": 403, "alice": 403}),
+})
 WEBSOCKET_ENDPOINTS = {"stream"}
 
 

@@ -22,6 +22,9 @@ class TurnRequest:
     messages: list[dict[str, str]]
     transcript: list[Message]
     deadline_s: float
+    # What the orchestration asks for beyond a free reply, so a backend may answer in form:
+    # {"kind": "vote", "proposal": ...} or {"kind": "choose_speaker", "candidates": [names]}.
+    task: dict[str, Any] = field(default_factory=dict)
     # Set when viewers may see the reply as it is produced: a streaming backend calls it with
     # each piece of text; the final reply is still returned whole and committed once.
     on_delta: Callable[[str], None] | None = None
