@@ -11,14 +11,24 @@ from typing import Any
 
 from core.settings import Settings
 
+RECONCILE_TASK = "discussion.reconcile"
+
 
 def build(settings: Settings) -> dict[str, Any]:
     """Celery configuration for these settings."""
+    vt = settings.broker_visibility_timeout_s
     return {
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
+        # Keep reconnecting through a Redis outage of any length instead of exiting.
+        "broker_connection_max_retries": None,
         "broker_transport_options": {
-            "visibility_timeout": settings.broker_visibility_timeout_s,
+            "visibility_timeout": vt,
+            # Sweep for abandoned (unacknowledged, past the visibility timeout) messages often
+            # enough that a killed worker's step comes back soon after the timeout; kombu's
+            # default scans only every ~100 s.
+            "unacked_restore_interval": max(1, min(10, int(vt / 10))),
+            "unacked_restore_throttle": 1,
             "socket_timeout": settings.redis_socket_timeout_s,
             "socket_connect_timeout": settings.redis_connect_timeout_s,
         },
@@ -29,6 +39,12 @@ def build(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # A failed or timed-out step is acknowledged: its failure is recorded on the discussion,
+        # and a step that timed out re-enqueues itself (bounded by step_max_attempts).
+        "task_acks_on_failure_or_timeout": True,
+        # Steps running when the broker connection drops are redelivered; cancel them rather
+        # than let both copies run (Celery 6's default; fencing makes either choice safe).
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_soft_time_limit": settings.step_soft_time_limit_s,
         "task_time_limit": settings.step_time_limit_s,
         "task_serializer": "json",
@@ -39,4 +55,14 @@ def build(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "timezone": "UTC",
         "enable_utc": True,
+        # One static entry, so it works with the default scheduler and with RedBeat alike.
+        # `expires` drops sweeps that queued up behind a backlog or an outage: the next one
+        # does the same work.
+        "beat_schedule": {
+            "reconcile-discussions": {
+                "task": RECONCILE_TASK,
+                "schedule": settings.reconcile_interval_s,
+                "options": {"expires": settings.reconcile_interval_s},
+            },
+        },
     }

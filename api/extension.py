@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import redis
 from flask import Flask, current_app
+from kombu.exceptions import OperationalError
 
 from core.discussions import Services
 from core.redis_client import make_redis
 from core.settings import Settings
 from core.store import Store
 
+log = logging.getLogger(__name__)
+
 STEP_TASK = "discussion.step"
+HUB_CLIENT_NAME = "orchestrator-stream-hub"  # the one stream-reading connection per process
 
 
 class Orchestrator:
@@ -53,11 +58,20 @@ class Orchestrator:
         return self._store
 
     def dispatch(self, discussion_id: str) -> None:
-        """Enqueue a step for the discussion."""
-        if self._dispatch is not None:
-            self._dispatch(discussion_id)
-            return
-        self.celery.send_task(STEP_TASK, args=[discussion_id])
+        """Enqueue a step for the discussion.
+
+        The change that needs the step is already committed when this runs, so a broker that
+        cannot take the message does not fail the request: the reconciler re-enqueues the
+        discussion once it has not moved for `reconcile_stale_s`.
+        """
+        try:
+            if self._dispatch is not None:
+                self._dispatch(discussion_id)
+            else:
+                self.celery.send_task(STEP_TASK, args=[discussion_id])
+        except (OperationalError, redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("enqueueing a step for %s failed (%s); the reconciler will retry",
+                        discussion_id, exc)
 
     @property
     def celery(self) -> Any:
@@ -94,7 +108,9 @@ class Orchestrator:
                     from api.hub import StreamHub
 
                     self._hub = StreamHub(
-                        lambda: make_redis(self.settings, blocking_timeout_s=1.0)
+                        lambda: make_redis(self.settings, blocking_timeout_s=1.0,
+                                           client_name=HUB_CLIENT_NAME),
+                        queue_size=self.settings.ws_viewer_queue,
                     )
         return self._hub
 

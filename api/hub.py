@@ -96,6 +96,7 @@ class StreamHub:
             return sum(len(s) for s in self._subs.values())
 
     def stop(self) -> None:
+        """Stop the reader; its Redis connection is closed when the loop ends."""
         self._stopping = True
         self._wake.set()
 
@@ -105,6 +106,14 @@ class StreamHub:
             self._thread.start()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            if self._client is not None:
+                self._client.connection_pool.disconnect()
+                self._client = None
+
+    def _loop(self) -> None:
         backoff = 0.1
         last_check = time.monotonic()
         while not self._stopping:

@@ -1,16 +1,20 @@
 """WebSocket `/v1/discussions/{id}/stream`: an `init` frame, then every event, live.
 
 Frames out: `{"id", "type", "data"}` with `id` the event's Redis Stream id. Frames in:
-`{"type": "ping"}` (answered `{"type": "pong"}`); `{"type": "post", "participant_id", "content",
-...}` (needs `write`; answered `posted` or `error`). Resume with `?last_event_id=<id>`: every event
-after it is sent before the live ones, or `resync_required` when it is older than what is kept.
+`{"type": "ping"}` (answered `{"type": "pong"}`), `{"type": "resume", "last_event_id": id}` and
+`{"type": "post", "participant_id", "content", ...}` (needs `write`; answered `posted` or
+`error`). Resume with `?last_event_id=<id>` on connect, or the `resume` frame on an open socket:
+every event after it is sent, in order, before the live ones (nothing falls between: the socket
+is subscribed before the backlog is read and live events already sent are skipped by id). When
+some event after that id is no longer retained the viewer gets `resync_required` and a fresh
+`init`.
 
 Security (docs/security.md): the upgrade is authenticated and its Origin checked before it is
 accepted (api/auth.py); read permission is checked before the first frame, the permission in
 FRAME_PERMISSIONS before every frame that acts; frames are capped in size and rate.
 Close codes: 4404 unknown discussion or no access, 4410 deleted, 4008 too slow (reconnect with
-the last id), 4401 credentials expired or revoked, 4429 too many frames, 1009 frame too big,
-1011 internal error.
+the last id), 4401 credentials expired or revoked, 4429 too many frames or sockets, 1009 frame
+too big, 1011 internal error; 1008 from the WebSocket layer when a ping goes unanswered.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ RENEW_EVERY_S = quotas.SOCKET_TTL_S / 3
 # What each inbound frame type needs; a type not listed is refused. None: no permission needed.
 FRAME_PERMISSIONS: dict[str, Permission | None] = {
     "ping": None,
+    "resume": None,
     "post": Permission.WRITE,
 }
 EXPIRY_CHECK_S = 5.0
@@ -79,23 +84,30 @@ class Viewer:
         self.orch = orch
         self.did = discussion_id
         self.principal = principal
-        self.send_lock = threading.Lock()
+        # Re-entrant: a replay holds it across many sends so live events wait behind it.
+        self.send_lock = threading.RLock()
         self.last_sent = (0, 0)
         self.sub: Subscription | None = None
         settings = orch.settings
         self.rate = FrameRate(settings.ws_max_messages_per_s, settings.ws_message_burst)
 
     def send(self, frame: dict[str, Any]) -> None:
+        text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
         with self.send_lock:
-            self.ws.send(json.dumps(frame, separators=(",", ":"), ensure_ascii=False))
+            try:
+                self.ws.send(text)
+            except TimeoutError:
+                # The viewer stopped reading and the socket buffer stayed full: drop it.
+                raise SlowViewer() from None
         metrics.ws_frame("out")
 
     def send_event(self, event: Event) -> None:
-        key = stream_id_key(event.id)
-        if key <= self.last_sent:
-            return  # already sent in the backlog
-        self.send({"id": event.id, "type": event.type, "data": event.data})
-        self.last_sent = key
+        with self.send_lock:
+            key = stream_id_key(event.id)
+            if key <= self.last_sent:
+                return  # already sent in the backlog
+            self.send({"id": event.id, "type": event.type, "data": event.data})
+            self.last_sent = key
 
     def run(self, last_event_id: str | None) -> None:
         store = self.orch.store
@@ -104,48 +116,56 @@ class Viewer:
         except DiscussionNotFound:
             self.ws.close(CLOSE_NOT_FOUND, "discussion not found")
             return
+        _bound_sends(self.ws, self.orch.settings.ws_send_timeout_s)
         self.sub = self.orch.hub.subscribe(self.did, self.orch.redis)
         try:
             if last_event_id:
                 self._resume(last_event_id)
             else:
-                session, cursor = store.session_with_cursor(self.did, INIT_HISTORY)
-                data = session.model_dump(mode="json")
-                messages = data.pop("messages")
-                self.send({"id": cursor, "type": "init",
-                           "data": {"session": data, "messages": messages,
-                                    "last_event_id": cursor}})
-                self.last_sent = stream_id_key(cursor)
+                self._init()
             reader = threading.Thread(target=self._read_frames, daemon=True)
             reader.start()
             self._pump()
         finally:
             self.orch.hub.unsubscribe(self.sub)
 
+    def _init(self) -> None:
+        """The session, its latest messages, and the id of the last event they cover."""
+        with self.send_lock:
+            session, cursor = self.orch.store.session_with_cursor(self.did, INIT_HISTORY)
+            data = session.model_dump(mode="json")
+            messages = data.pop("messages")
+            self.send({"id": cursor, "type": "init",
+                       "data": {"session": data, "messages": messages,
+                                "last_event_id": cursor}})
+            self.last_sent = stream_id_key(cursor)
+
     def _resume(self, last_event_id: str) -> None:
+        """Send every event after `last_event_id`, or `resync_required` and a fresh init."""
         try:
             wanted = stream_id_key(last_event_id)
         except ValueError:
             self.send({"type": "error", "data": {"message": "last_event_id is malformed"}})
-            wanted = (0, 0)
+            return self._init()
         store = self.orch.store
-        first = store.first_event_id(self.did)
-        # The event right after `last_event_id` must still be retained, else something is gone.
-        if first is not None and wanted != (0, 0) and stream_id_key(first) > wanted and \
-                not _is_successor(wanted, stream_id_key(first)):
-            self.send({"type": "resync_required",
-                       "data": {"reason": "events after last_event_id are no longer retained",
-                                "first_retained_id": first}})
-            wanted = (0, 0)
-        self.last_sent = wanted
         after = f"{wanted[0]}-{wanted[1]}"
-        while True:
-            batch = store.events_after(self.did, after, count=1000)
-            for event in batch:
-                self.send_event(event)
-            if len(batch) < 1000:
-                break
-            after = batch[-1].id
+        with self.send_lock:
+            first = store.events_trimmed_after(self.did, after)
+            if first is not None:
+                self.send({"type": "resync_required",
+                           "data": {"reason": "events after last_event_id are no longer "
+                                              "retained", "last_event_id": after,
+                                    "first_retained_id": first}})
+                return self._init()
+            self.last_sent = wanted
+            while True:
+                batch = store.events_after(self.did, after, count=1000)
+                for event in batch:
+                    self.send_event(event)
+                if len(batch) < 1000:
+                    break
+                after = batch[-1].id
+        return None
 
     def _pump(self) -> None:
         assert self.sub is not None
@@ -159,8 +179,7 @@ class Viewer:
                     return
                 continue
             if self.sub.overflowed:
-                self.ws.close(CLOSE_SLOW, "viewer too slow; reconnect with last_event_id")
-                return
+                raise SlowViewer()
             if item is None:
                 if self.sub.gone:
                     self.ws.close(CLOSE_GONE, "discussion deleted")
@@ -171,8 +190,12 @@ class Viewer:
         assert self.sub is not None
         try:
             while True:
-                raw = self.ws.receive()
+                # A timeout, because simple-websocket can miss the wake-up when it closes the
+                # socket itself (frame too big, ping unanswered) and leave receive() waiting.
+                raw = self.ws.receive(timeout=1.0)
                 if raw is None:
+                    if not getattr(self.ws, "connected", True):
+                        return
                     continue
                 metrics.ws_frame("in")
                 self._handle(raw)
@@ -240,6 +263,13 @@ class Viewer:
                 return
         if kind == "ping":
             self.send({"type": "pong"})
+        elif kind == "resume":
+            last_event_id = frame.get("last_event_id")
+            if not isinstance(last_event_id, str) or not _valid_id(last_event_id):
+                self._error("resume needs last_event_id, a stream id such as 1700000000000-0",
+                            ref=ref)
+                return
+            self._resume(last_event_id)
         elif kind == "post":
             self._post(frame, ref)
 
@@ -273,9 +303,27 @@ class Viewer:
         self.send(out)
 
 
-def _is_successor(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    """Whether no stream id can lie strictly between a and b."""
-    return b == (a[0], a[1] + 1) or (b[0] == a[0] + 1 and b[1] == 0)
+class SlowViewer(Exception):
+    """The viewer fell too far behind (its queue overflowed or a send timed out)."""
+
+
+def _valid_id(event_id: str) -> bool:
+    try:
+        stream_id_key(event_id)
+    except ValueError:
+        return False
+    return len(event_id) <= 41
+
+
+def _bound_sends(ws: Any, timeout_s: float) -> None:
+    """Make a send to a viewer that stopped reading fail after `timeout_s` instead of hanging.
+
+    The WebSocket layer's reader waits with a selector before each recv, so a socket timeout
+    only ever fires on sends.
+    """
+    sock = getattr(ws, "sock", None)
+    if sock is not None:
+        sock.settimeout(timeout_s)
 
 
 def register(sock: Sock) -> None:
@@ -300,6 +348,9 @@ def register(sock: Sock) -> None:
             viewer.run(request.args.get("last_event_id"))
         except ConnectionClosed:
             pass
+        except SlowViewer:
+            log.info("viewer of %s too slow; closed", discussion_id)
+            _close(ws, CLOSE_SLOW, "viewer too slow; reconnect with last_event_id")
         except (redis.ConnectionError, redis.TimeoutError):
             log.warning("stream of %s closed: Redis unavailable", discussion_id)
             _close(ws, CLOSE_ERROR, "state store unavailable")

@@ -77,6 +77,12 @@ class StaleLease(OrchestratorError):
     code = "stale_lease"
 
 
+class AttemptsExhausted(OrchestratorError):
+    """A turn was begun `step_max_attempts` times and never committed."""
+
+    code = "step_attempts_exhausted"
+
+
 class AgentError(OrchestratorError):
     """An agent call failed; `transient` says whether a retry may help."""
 

@@ -54,6 +54,11 @@ def muted(discussion_id: str) -> str:
     return f"discussion:{discussion_id}:muted"
 
 
+def nudge(discussion_id: str) -> str:
+    """Set (with a TTL) when the reconciler re-enqueued a step, so it nudges once per window."""
+    return f"discussion:{discussion_id}:nudge"
+
+
 def usage(discussion_id: str) -> str:
     """Hash `{scope}:{metric}` -> number: calls, retries, tokens, cost, latency per participant,
     for the orchestration's own calls, and in total (see core.usage)."""
@@ -111,6 +116,7 @@ def discussion_keys(discussion_id: str) -> list[str]:
         replies(discussion_id),
         held(discussion_id),
         muted(discussion_id),
+        nudge(discussion_id),
         audit(discussion_id),
         usage(discussion_id),
     ]

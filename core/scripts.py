@@ -20,28 +20,39 @@ return token
 """
 
 # KEYS: 1 lock, 2 state
-# ARGV: 1 token
+# ARGV: 1 token, 2 seq the step last saw ('' = do not park)
 # -> {released 0/1, seq, status}
+# Parking marks an active discussion that the protocol left idle (nobody to speak until
+# something happens): `parked` = `updated_at`, so the reconciler leaves it alone until any
+# later commit changes `updated_at`. A post that landed during the step (seq moved) unparks.
 RELEASE = """
 local released = 0
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   released = 1
 end
-local st = redis.call('HMGET', KEYS[2], 'seq', 'status')
+local st = redis.call('HMGET', KEYS[2], 'seq', 'status', 'updated_at')
+if released == 1 and ARGV[2] ~= '' and st[2] == 'active' and (st[1] or '0') == ARGV[2] then
+  redis.call('HSET', KEYS[2], 'parked', st[3] or '')
+end
 return {released, st[1] or '0', st[2] or ''}
 """
 
 # KEYS: 1 state, 2 lock, 3 events, 4 replies
-# ARGV: 1 token, 2 turn, 3 turn_started data JSON, 4 events maxlen
-# -> {0, reason} on a fencing failure, else {1, cached reply JSON or ''}
+# ARGV: 1 token, 2 turn, 3 turn_started data JSON, 4 events maxlen, 5 max attempts per turn
+# -> {0, reason} on a fencing failure, {2, attempts} when the turn has been begun more than
+#    `max attempts` times without committing (each earlier attempt crashed or timed out),
+#    else {1, cached reply JSON or ''}
 BEGIN_TURN = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'gone'} end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {0, 'stale_lease'} end
 if redis.call('HGET', KEYS[1], 'turn') ~= ARGV[2] then return {0, 'stale_turn'} end
 if redis.call('HGET', KEYS[1], 'started_turn') ~= ARGV[2] then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'type', 'turn_started', 'data', ARGV[3])
-  redis.call('HSET', KEYS[1], 'started_turn', ARGV[2])
+  redis.call('HSET', KEYS[1], 'started_turn', ARGV[2], 'attempts', 1)
+else
+  local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  if attempts > tonumber(ARGV[5]) then return {2, tostring(attempts - 1)} end
 end
 local cached = redis.call('HGET', KEYS[4], ARGV[2])
 return {1, cached or ''}

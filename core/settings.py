@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     step_time_limit_s: float = 150.0
     broker_visibility_timeout_s: float = 600.0
     lease_margin_s: float = Field(default=10.0, gt=0)
+    # A turn begun this many times without committing (its workers crashed or timed out each
+    # time) fails the discussion with the reason recorded, instead of crashing workers forever.
+    step_max_attempts: int = Field(default=5, ge=1, le=100)
+
+    # The reconciler (a beat task) re-enqueues discussions that should be moving and are not:
+    # pending or active, no lease, not parked idle, and no progress for `reconcile_stale_s`.
+    reconcile_interval_s: float = Field(default=10.0, gt=0)
+    reconcile_stale_s: float = Field(default=30.0, gt=0)
 
     # Redis operations from the API fail fast instead of hanging.
     redis_socket_timeout_s: float = Field(default=5.0, gt=0)
@@ -79,9 +87,19 @@ class Settings(BaseSettings):
     max_rounds_limit: int = Field(default=1000, ge=1)
 
     # Live stream.
+    # Retention of each discussion's events stream: at most this many entries (approximate
+    # trimming on every write), and, when `events_retention_s` > 0, nothing older than that
+    # (trimmed by the reconciler). A resume from an id older than what is kept gets
+    # `resync_required`.
     events_maxlen: int = Field(default=10_000, ge=100)
+    events_retention_s: float = Field(default=0.0, ge=0)
+    # A viewer that leaves a ping unanswered for one interval is closed (the idle timeout).
     ws_ping_interval_s: float = Field(default=25.0, gt=0)
     ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Events buffered per viewer; a viewer that falls this far behind is closed with 4008.
+    ws_viewer_queue: int = Field(default=2000, ge=10)
+    # A send blocked this long (the viewer stopped reading) closes the viewer's socket.
+    ws_send_timeout_s: float = Field(default=10.0, gt=0)
 
     # Security (docs/security.md). Authentication is on unless turned off for a loopback demo.
     service_host: str = Field(

@@ -11,7 +11,7 @@ import redis
 
 from core import keys, scripts
 from core.clock import iso
-from core.errors import Conflict, DiscussionNotFound, StaleLease
+from core.errors import AttemptsExhausted, Conflict, DiscussionNotFound, StaleLease
 from core.models import (
     DiscussionConfig,
     DiscussionState,
@@ -322,17 +322,27 @@ class Store:
             raise DiscussionNotFound(f"discussion {discussion_id} not found")
         return token or None
 
-    def release(self, discussion_id: str, token: int) -> tuple[int, Status | None]:
-        """Drop the lease if still ours; the discussion's seq and status at that moment."""
+    def release(self, discussion_id: str, token: int, *,
+                park_at_seq: int | None = None) -> tuple[int, Status | None]:
+        """Drop the lease if still ours; the discussion's seq and status at that moment.
+
+        `park_at_seq` marks an active discussion idle (the reconciler skips it) when its seq
+        is still the one the step saw.
+        """
         _, seq, status = self._release(
-            keys=[keys.lock(discussion_id), keys.state(discussion_id)], args=[token]
+            keys=[keys.lock(discussion_id), keys.state(discussion_id)],
+            args=[token, "" if park_at_seq is None else park_at_seq],
         )
         return int(seq), (Status(status) if status else None)
 
     def begin_turn(
-        self, discussion_id: str, token: int, turn: int, started: dict[str, Any]
+        self, discussion_id: str, token: int, turn: int, started: dict[str, Any],
+        max_attempts: int = 1_000_000,
     ) -> dict[str, Any] | None:
-        """Announce a turn once (fenced); the cached reply if an earlier attempt got one."""
+        """Announce a turn once (fenced); the cached reply if an earlier attempt got one.
+
+        Raises AttemptsExhausted when the turn was already begun `max_attempts` times.
+        """
         ok, payload = self._begin(
             keys=[
                 keys.state(discussion_id),
@@ -340,8 +350,11 @@ class Store:
                 keys.events(discussion_id),
                 keys.replies(discussion_id),
             ],
-            args=[token, turn, json.dumps(started), self.events_maxlen],
+            args=[token, turn, json.dumps(started), self.events_maxlen, max_attempts],
         )
+        if int(ok) == 2:
+            raise AttemptsExhausted(f"turn {turn} of {discussion_id} was begun {payload} times "
+                                    "without completing", attempts=int(payload))
         if not int(ok):
             raise StaleLease(f"turn {turn} of {discussion_id}: {payload}", reason=payload)
         return json.loads(payload) if payload else None
@@ -453,6 +466,31 @@ class Store:
     def first_event_id(self, discussion_id: str) -> str | None:
         raw = self.r.xrange(keys.events(discussion_id), count=1)
         return raw[0][0] if raw else None
+
+    def events_trimmed_after(self, discussion_id: str, after: str) -> str | None:
+        """The first retained event id if some event after `after` is no longer kept, else None.
+
+        Trimming (MAXLEN on every write, MINID by the reconciler) only ever removes the oldest
+        entries, so an event after `after` is gone exactly when `after` lies before the first
+        retained entry and something was trimmed. Redis 7 counts every entry ever added
+        (`entries-added`), which tells whether anything was; older servers fall back to
+        presuming a loss unless the first retained id is the immediate successor of `after`.
+        """
+        try:
+            info = self.r.xinfo_stream(keys.events(discussion_id))
+        except redis.ResponseError:  # no stream (yet)
+            return None
+        first = info.get("first-entry")
+        first_id = first[0] if first else None
+        wanted = stream_id_key(after)
+        if first_id is None or stream_id_key(first_id) <= wanted:
+            return None
+        added = info.get("entries-added")
+        if added is not None:
+            return first_id if int(added) > int(info.get("length", 0)) else None
+        head = stream_id_key(first_id)
+        successor = head == (wanted[0], wanted[1] + 1) or head == (wanted[0] + 1, 0)
+        return None if successor or wanted == (0, 0) else first_id
 
 
 def decode_event(event_id: str, fields: dict[str, str]) -> Event:

@@ -16,8 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import redis
+from celery.exceptions import SoftTimeLimitExceeded
+
 from core import quotas
-from core.errors import Conflict, DiscussionNotFound, StaleLease
+from core.errors import AttemptsExhausted, Conflict, DiscussionNotFound, StaleLease
 from core.models import Message, Status, StopReason
 from core.settings import Settings
 from core.store import Commit, Snapshot, Store
@@ -67,23 +70,41 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
         return Outcome.BUSY
     outcome = Outcome.IDLE
     seen_seq = -1
+    park = False
     try:
         snap = store.snapshot(discussion_id, settings.context_window_messages)
         seen_seq = snap.state.seq
         outcome = _run_slice(rt, discussion_id, token, snap)
         seen_seq = snap.state.seq
+        # Park only after a slice that ended normally with nothing to do: a step cut short by
+        # an exception or a time limit must stay visible to the reconciler.
+        park = outcome == Outcome.IDLE
     except StaleLease:
         log.info("step for %s lost its lease; a newer step carries on", discussion_id)
-        return Outcome.STALE
+        outcome = Outcome.STALE
     except Conflict as exc:
         # Paused, cancelled or ended by someone else while we ran: stop here.
         log.info("step for %s stopped: %s", discussion_id, exc.message)
-        return Outcome.IDLE
+        outcome = Outcome.IDLE
     except DiscussionNotFound:
-        return Outcome.GONE
+        outcome = Outcome.GONE
+    except (redis.ConnectionError, redis.TimeoutError, SoftTimeLimitExceeded):
+        # Transient or a timeout: the task retries or re-enqueues; a turn that keeps failing
+        # this way is stopped by the attempts cap in begin_turn.
+        raise
+    except Exception as exc:
+        # A bug or corrupt state: record it on the discussion (fenced, while the lease is
+        # still ours) so it fails visibly instead of stalling or crashing workers forever.
+        log.exception("step of %s failed", discussion_id)
+        _record_failure(rt, discussion_id, token, StopReason.INTERNAL_ERROR,
+                        f"step raised {type(exc).__name__}: {exc}"[:500])
+        outcome = Outcome.IDLE
     finally:
         try:
-            seq, status = store.release(discussion_id, token)
+            seq, status = store.release(
+                discussion_id, token,
+                park_at_seq=seen_seq if park else None,
+            )
         except Exception:  # noqa: BLE001 - the lease expires by itself; log and go on
             log.exception("releasing the lease of %s failed", discussion_id)
             seq, status = seen_seq, None
@@ -91,6 +112,25 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
     if outcome == Outcome.IDLE and seq != seen_seq and status == Status.ACTIVE:
         outcome = Outcome.MORE
     return outcome
+
+
+def _record_failure(rt: Runtime, did: str, token: int, reason: StopReason, error: str) -> None:
+    """Fail the discussion with `reason` and `error`, fenced by our lease."""
+    try:
+        try:
+            previous: str | None = rt.store.state(did).status.value
+        except (ValueError, TypeError):  # the state itself may be what is corrupt
+            previous = None
+        rt.store.commit(
+            did,
+            Commit(updates={"status": Status.FAILED.value, "stop_reason": reason.value,
+                            "error": error},
+                   events=[("status", {"status": Status.FAILED.value, "previous": previous,
+                                       "reason": reason.value, "error": error})]),
+            token=token, lease_ttl_ms=rt.settings.lease_ttl_ms,
+        )
+    except (StaleLease, Conflict, DiscussionNotFound):
+        pass  # a newer step, a terminal status or a deletion already settled it
 
 
 def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
@@ -144,7 +184,14 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
         speaker = snap.participant(action.participant_id)
         if speaker is None:  # a protocol bug: never let it spin
             raise StaleLease(f"protocol chose unknown participant {action.participant_id}")
-        turns_mod.speak(rt, did, token, snap, protocol, speaker, action, proxy_for)
+        try:
+            turns_mod.speak(rt, did, token, snap, protocol, speaker, action, proxy_for)
+        except AttemptsExhausted as exc:
+            _record_failure(rt, did, token, StopReason.STEP_ATTEMPTS,
+                            f"turn {snap.state.turn} ({speaker.name}) was attempted "
+                            f"{exc.details['attempts']} times without completing: each "
+                            "attempt's worker crashed or timed out")
+            return Outcome.IDLE
         turns += 1
     return Outcome.IDLE
 

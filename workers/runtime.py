@@ -14,6 +14,7 @@ from workers.instrumented import InstrumentedBackends
 STEP_TASK = "discussion.step"
 HUMAN_TURN_TASK = "discussion.human_turn_check"
 PARALLEL_TURN_TASK = "discussion.parallel_turn"
+RECONCILE_TASK = "discussion.reconcile"
 
 
 def runtime_for(app: Celery) -> Runtime:

@@ -6,19 +6,32 @@ import logging
 
 import redis
 from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from kombu.exceptions import OperationalError
 
 from core import logs
-from workers import engine, human_turns, parallel
-from workers.runtime import HUMAN_TURN_TASK, PARALLEL_TURN_TASK, STEP_TASK, runtime_for
+from workers import engine, human_turns, parallel, reconciler
+from workers.runtime import (
+    HUMAN_TURN_TASK,
+    PARALLEL_TURN_TASK,
+    RECONCILE_TASK,
+    STEP_TASK,
+    runtime_for,
+)
 
 log = logging.getLogger(__name__)
+
+# Lost connections to Redis (state or broker) are transient: retry the whole step, which is
+# idempotent (fenced lease, turn-keyed commits).
+TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OperationalError)
 
 
 @shared_task(
     name=STEP_TASK,
     bind=True,
     acks_late=True,
-    autoretry_for=(redis.ConnectionError, redis.TimeoutError),
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT,
     retry_backoff=True,
     retry_backoff_max=30,
     retry_jitter=True,
@@ -27,7 +40,14 @@ log = logging.getLogger(__name__)
 def step(self: Task, discussion_id: str) -> str:
     """Run one slice of a discussion's turns; enqueue the next slice when work is left."""
     rt = runtime_for(self.app)
-    outcome = engine.run_step(rt, discussion_id)
+    try:
+        outcome = engine.run_step(rt, discussion_id)
+    except SoftTimeLimitExceeded:
+        # The engine's deadlines should prevent this; the lease is released, so try again.
+        # A turn that keeps timing out is failed by the attempts cap, not retried forever.
+        log.warning("step of %s hit the soft time limit; re-enqueued", discussion_id)
+        rt.enqueue(discussion_id)
+        return "timeout"
     if outcome == engine.Outcome.MORE:
         rt.enqueue(discussion_id)
     # Flower shows this result: the outcome, the discussion and the last agent turn it ran.
@@ -62,3 +82,9 @@ def parallel_turn(self: Task, discussion_id: str, turn: int, participant_id: str
     """One agent's answer in a simultaneous round; the batch's last answer wakes a step."""
     return parallel.run_parallel_turn(runtime_for(self.app), discussion_id, turn,
                                       participant_id)
+
+
+@shared_task(name=RECONCILE_TASK, bind=True, acks_late=True, ignore_result=True)
+def reconcile(self: Task) -> dict[str, int]:
+    """Re-enqueue discussions that should be moving and are not (run by beat)."""
+    return reconciler.sweep(runtime_for(self.app)).summary()

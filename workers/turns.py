@@ -115,6 +115,7 @@ def speak(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProto
         {"turn": turn, "round": action.round, "participant_id": speaker.participant_id,
          "participant_name": speaker.name,
          **({"proxy_for": proxy_for.participant_id} if proxy_for else {})},
+        max_attempts=rt.settings.step_max_attempts,
     )
     view = view_of(rt, snap)
     instructions = protocol.instructions(view, proxy_for or speaker)
