@@ -31,6 +31,7 @@ def build(settings: Settings) -> dict[str, Any]:
             "unacked_restore_throttle": 1,
             "socket_timeout": settings.redis_socket_timeout_s,
             "socket_connect_timeout": settings.redis_connect_timeout_s,
+            "max_connections": settings.broker_max_connections,
         },
         # Steps never wait on other tasks' results, so none are stored.
         "task_ignore_result": True,

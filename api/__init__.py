@@ -69,7 +69,7 @@ def create_app(
     auth.register_require(app)
     errors.register(app)
 
-    from api import admin, batches, control, discussions, health, insights, schedules, stream
+    from api import admin, batches, control, discussions, health, insights, schedules, stream, ui
 
     admin.register(app)
 
@@ -79,6 +79,7 @@ def create_app(
     app.register_api(insights.bp)
     app.register_api(schedules.bp)
     app.register_api(batches.bp)
+    app.register_blueprint(ui.bp)
     sock = Sock(app)
     stream.register(sock)
     limits.limit_endpoint(app, limiter, "discussions.create_discussion",

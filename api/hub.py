@@ -8,10 +8,12 @@ viewer never delays the others.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +24,9 @@ from core.models import Event
 from core.store import decode_event
 
 log = logging.getLogger(__name__)
+
+# Frames kept encoded: enough for every event in flight to every local socket.
+FRAME_CACHE = 4096
 
 
 @dataclass(eq=False)
@@ -66,6 +71,7 @@ class StreamHub:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._client: redis.Redis | None = None
+        self._frames: OrderedDict[int, tuple[Event, str]] = OrderedDict()
 
     def subscribe(self, discussion_id: str, client: redis.Redis) -> Subscription:
         """Register a subscriber; events after the current end of the stream reach its queue.
@@ -90,6 +96,25 @@ class StreamHub:
                 if not subs:
                     del self._subs[sub.discussion_id]
                     self._positions.pop(sub.discussion_id, None)
+
+    def frame(self, event: Event) -> str:
+        """The event's frame text, encoded once per process however many sockets send it.
+
+        Keyed by the object the hub delivered to every subscriber; the entry holds the event,
+        so its id cannot be reused while cached.
+        """
+        key = id(event)
+        with self._lock:
+            hit = self._frames.get(key)
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        text = json.dumps({"id": event.id, "type": event.type, "data": event.data},
+                          separators=(",", ":"), ensure_ascii=False)
+        with self._lock:
+            self._frames[key] = (event, text)
+            while len(self._frames) > FRAME_CACHE:
+                self._frames.popitem(last=False)
+        return text
 
     def viewer_count(self) -> int:
         with self._lock:

@@ -106,7 +106,11 @@ class Viewer:
             key = stream_id_key(event.id)
             if key <= self.last_sent:
                 return  # already sent in the backlog
-            self.send({"id": event.id, "type": event.type, "data": event.data})
+            try:
+                self.ws.send(self.orch.hub.frame(event))  # encoded once per process
+            except TimeoutError:
+                raise SlowViewer() from None
+            metrics.ws_frame("out")
             self.last_sent = key
 
     def run(self, last_event_id: str | None) -> None:

@@ -19,8 +19,8 @@ def make_redis(settings: Settings, *, blocking_timeout_s: float | None = None,
     socket_timeout = settings.redis_socket_timeout_s
     if blocking_timeout_s is not None:
         socket_timeout = max(socket_timeout, blocking_timeout_s + 2.0)
-    # Blocking: a burst of requests beyond the pool's size (200 viewers connecting at once)
-    # waits briefly for a free connection instead of failing with "Too many connections".
+    # Blocking: a burst beyond the pool's size (200 viewers connecting at once, hundreds of
+    # gevent steps on one client) waits briefly for a free connection instead of failing.
     pool = redis.BlockingConnectionPool.from_url(
         settings.redis_url,
         db=settings.redis_db,

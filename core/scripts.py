@@ -76,7 +76,11 @@ return {1, cached or ''}
 #      12 idempotency ttl seconds ('0' = none)
 #      13 now (ISO 8601)
 #      14 usage increments: flat JSON object field -> number as a string ('' = none)
-# -> {1, seq, turn, message event id} | {2, remembered message JSON} | {0, reason, detail}
+#      15 begin the next turn: its turn_started data JSON ('' = no)
+#      16 ... only if seq is then exactly this (nobody posted since the caller's view)
+# -> {1, seq, turn, message event id, next begun 0/1, next turn's cached reply JSON or ''}
+#    | {2, remembered message JSON} | {0, reason, detail}
+# Beginning the next turn here (what BEGIN_TURN does) saves the engine one round trip per turn.
 COMMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'gone', ''} end
 local idem_ttl = tonumber(ARGV[12])
@@ -122,7 +126,19 @@ if ARGV[14] and ARGV[14] ~= '' then
   for k, v in pairs(cjson.decode(ARGV[14])) do redis.call('HINCRBYFLOAT', KEYS[8], k, v) end
 end
 if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[4], ARGV[7]) end
-return {1, seq, tonumber(turn), event_id}
+local begun, cached = 0, ''
+if (ARGV[15] or '') ~= '' and ARGV[1] ~= '' and tostring(seq) == ARGV[16]
+    and redis.call('HGET', KEYS[1], 'status') == 'active' then
+  if redis.call('HGET', KEYS[1], 'started_turn') ~= turn then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*',
+               'type', 'turn_started', 'data', ARGV[15])
+    -- the first attempt at this turn, as in BEGIN_TURN, so the attempts cap counts re-runs
+    redis.call('HSET', KEYS[1], 'started_turn', turn, 'attempts', 1)
+  end
+  cached = redis.call('HGET', KEYS[5], turn) or ''
+  begun = 1
+end
+return {1, seq, tonumber(turn), event_id, begun, cached}
 """
 
 # KEYS: 1 state, 2 replies

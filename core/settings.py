@@ -26,6 +26,9 @@ class Settings(BaseSettings):
 
     # Broker: defaults to the same Redis as the state.
     celery_broker_url: str = ""
+    # Broker connections per worker process: every greenlet of a gevent worker acknowledges
+    # its own task, so this must cover the worker's concurrency (-c).
+    broker_max_connections: int = Field(default=1000, ge=10)
 
     # Agents. An empty DEFAULT_PROVIDER means `execution_platform` when EXECUTION_PLATFORM_URL is
     # set and `simulated` otherwise (filled in by the validator below).
@@ -61,7 +64,10 @@ class Settings(BaseSettings):
     # Per attempt; every attempt is also cut to what is left of the turn's deadline.
     agent_read_timeout_s: float = Field(default=30.0, gt=0)
     turn_deadline_s: float = Field(default=60.0, gt=0)
-    step_slice_s: float = Field(default=2.0, gt=0)
+    # Under the gevent pool a step waiting on a slow agent holds only a greenlet, and every
+    # yield costs a trip through the broker queue (behind any backlog): 10 s keeps 500 ms
+    # agents near their ideal rate while still sharing workers between discussions.
+    step_slice_s: float = Field(default=10.0, gt=0)
     step_max_turns: int = Field(default=500, ge=1)
     step_soft_time_limit_s: float = 120.0
     step_time_limit_s: float = 150.0

@@ -50,6 +50,9 @@ class CommitResult:
     event_id: str
     message: Message | None = None
     replayed: bool = False
+    # Set when the commit also began the next turn (see `begin_next`): its cached reply, if any.
+    next_begun: bool = False
+    next_cached: dict[str, Any] | None = None
 
 
 @dataclass
@@ -386,8 +389,16 @@ class Store:
         lease_ttl_ms: int = 0,
         idempotency_key: str | None = None,
         idempotency_ttl_s: int = 0,
+        begin_next: dict[str, Any] | None = None,
+        expect_seq: int | None = None,
     ) -> CommitResult:
-        """Apply `change` atomically. With a token and turn it is fenced: a stale step fails."""
+        """Apply `change` atomically. With a token and turn it is fenced: a stale step fails.
+
+        `begin_next` (the next turn's `turn_started` data) makes a fenced commit also do what
+        `begin_turn` does for the next turn, in the same round trip, provided the discussion
+        is still active and its seq is then `expect_seq` (nobody posted in between, so the
+        caller's prediction of the next speaker holds); `next_begun` says whether it did.
+        """
         body = _dump_message(change.message) if change.message else ""
         updates = {k: _state_value(v) for k, v in change.updates.items()}
         events = [[t, json.dumps(d, separators=(",", ":"))] for t, d in change.events]
@@ -424,6 +435,8 @@ class Store:
                 iso(),
                 json.dumps({k: repr(float(v)) for k, v in change.increments.items()})
                 if change.increments else "",
+                json.dumps(begin_next) if begin_next and token is not None else "",
+                "" if expect_seq is None else expect_seq,
             ],
         )
         code = int(res[0])
@@ -440,7 +453,10 @@ class Store:
             raise StaleLease(f"commit refused: {reason}", reason=reason, detail=detail)
         seq = int(res[1])
         message = change.message.model_copy(update={"seq": seq}) if change.message else None
-        return CommitResult(seq=seq, turn=int(res[2]), event_id=res[3] or "", message=message)
+        begun = len(res) > 4 and int(res[4]) == 1
+        return CommitResult(seq=seq, turn=int(res[2]), event_id=res[3] or "", message=message,
+                            next_begun=begun,
+                            next_cached=json.loads(res[5]) if begun and res[5] else None)
 
     def publish_fenced(self, discussion_id: str, token: int, type_: str,
                        data: dict[str, Any]) -> bool:

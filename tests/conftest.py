@@ -150,3 +150,22 @@ def live_server(live_app) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def action_calls() -> list[dict]:
+    return []
+
+
+@pytest.fixture
+def actions_server(live_app, action_calls: list[dict]) -> Iterator[str]:
+    """Like `live_server`, plus the test-only `fake_*` action endpoints (tests/fake_actions.py)."""
+    from tests.fake_actions import add_fake_actions
+
+    add_fake_actions(live_app, action_calls)
+    server = make_server("127.0.0.1", 0, live_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)

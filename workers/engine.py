@@ -10,6 +10,7 @@ holds a worker. A crash loses at most the one uncommitted turn, which the next s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -23,8 +24,17 @@ from core import quotas
 from core.errors import AttemptsExhausted, Conflict, DiscussionNotFound, StaleLease
 from core.models import Message, Status, StopReason
 from core.settings import Settings
-from core.store import Commit, Snapshot, Store
-from protocols import Choose, Finish, Idle, Speak, SpeakAll, WaitForHuman, get_protocol
+from core.store import Commit, CommitResult, Snapshot, Store
+from protocols import (
+    BaseProtocol,
+    Choose,
+    Finish,
+    Idle,
+    Speak,
+    SpeakAll,
+    WaitForHuman,
+    get_protocol,
+)
 from workers import human_turns, moderator, parallel
 from workers import turns as turns_mod
 from workers.backends import Backends
@@ -136,8 +146,12 @@ def _record_failure(rt: Runtime, did: str, token: int, reason: StopReason, error
 def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
     settings, store = rt.settings, rt.store
     protocol = get_protocol(snap.config.protocol)
+    # A turn the previous commit already announced (one round trip per turn): see turns.speak.
+    begun: turns_mod.Begun | None = None
+    # Protocols that re-read the discussion every turn (moderators) cannot be predicted.
+    predict = not protocol.reads_every_turn
     if snap.state.status == Status.PENDING:
-        set_status(rt, did, token, snap, Status.ACTIVE, reason="started")
+        begun = _start(rt, did, token, snap, protocol, predict)
     ends = rt.clock() + settings.step_slice_s
     turns = 0
     owner = snap.config.owner
@@ -185,7 +199,9 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
         if speaker is None:  # a protocol bug: never let it spin
             raise StaleLease(f"protocol chose unknown participant {action.participant_id}")
         try:
-            turns_mod.speak(rt, did, token, snap, protocol, speaker, action, proxy_for)
+            begun = turns_mod.speak(
+                rt, did, token, snap, protocol, speaker, action, proxy_for, begun=begun,
+                predict=predict and turns + 1 < settings.step_max_turns and rt.clock() < ends)
         except AttemptsExhausted as exc:
             _record_failure(rt, did, token, StopReason.STEP_ATTEMPTS,
                             f"turn {snap.state.turn} ({speaker.name}) was attempted "
@@ -196,18 +212,40 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
     return Outcome.IDLE
 
 
+def _start(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,
+           predict: bool) -> turns_mod.Begun | None:
+    """Make a pending discussion active; the same commit announces the first turn when an
+    agent opens it (what `begun` means in the slice loop)."""
+    started = None
+    if predict:
+        active = snap.state.model_copy(update={"status": Status.ACTIVE})
+        view = dataclasses.replace(turns_mod.view_of(rt, snap), state=active)
+        action = protocol.next_action(view)
+        speaker = snap.participant(action.participant_id) if type(action) is Speak else None
+        if speaker is not None:
+            started = (action, turns_mod.started_data(snap.state.turn, action.round, speaker))
+    result = set_status(rt, did, token, snap, Status.ACTIVE, reason="started",
+                        begin_next=started[1] if started else None, expect_seq=snap.state.seq)
+    if started is None or not result.next_begun:
+        return None
+    return snap.state.turn, started[0], result.next_cached
+
+
 def set_status(rt: Runtime, did: str, token: int, snap: Snapshot, status: Status, *,
-                reason: str, extra: dict | None = None) -> None:
+               reason: str, extra: dict | None = None, begin_next: dict | None = None,
+               expect_seq: int | None = None) -> CommitResult:
     previous = snap.state.status
     updates = {"status": status.value, **(extra or {})}
-    rt.store.commit(
+    result = rt.store.commit(
         did,
         Commit(updates=updates,
                events=[("status", {"status": status.value, "previous": previous.value,
                                    "reason": reason, **(extra or {})})]),
         token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms,
+        begin_next=begin_next, expect_seq=expect_seq,
     )
     snap.state.status = status
+    return result
 
 
 def _finish(rt: Runtime, did: str, token: int, snap: Snapshot, action: Finish) -> None:

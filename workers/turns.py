@@ -106,17 +106,35 @@ def task_of(protocol: BaseProtocol, view: View) -> dict:
     return {}
 
 
+# What `speak` returns when its commit also began the next turn: (turn, the predicted Speak,
+# that turn's cached reply or None). The engine hands it back to the next `speak`.
+Begun = tuple[int, Speak, "dict | None"]
+NOT_BEGUN: Begun | None = None
+
+
+def started_data(turn: int, round_no: int, speaker: Participant,
+                 proxy_for: Participant | None = None) -> dict:
+    """The `turn_started` event data."""
+    return {"turn": turn, "round": round_no, "participant_id": speaker.participant_id,
+            "participant_name": speaker.name,
+            **({"proxy_for": proxy_for.participant_id} if proxy_for else {})}
+
+
 def speak(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,
-          speaker: Participant, action: Speak, proxy_for: Participant | None = None) -> None:
-    """One agent turn: announce, call (or reuse the cached reply), commit."""
+          speaker: Participant, action: Speak, proxy_for: Participant | None = None, *,
+          begun: Begun | None = None, predict: bool = False) -> Begun | None:
+    """One agent turn: announce, call (or reuse the cached reply), commit.
+
+    `begun` is the previous commit's announcement of this very turn (no `begin_turn` then);
+    with `predict` the commit also announces the next turn when that is exact (see
+    `commit_reply`), and what it began is returned."""
     turn = snap.state.turn
-    cached = rt.store.begin_turn(
-        did, token, turn,
-        {"turn": turn, "round": action.round, "participant_id": speaker.participant_id,
-         "participant_name": speaker.name,
-         **({"proxy_for": proxy_for.participant_id} if proxy_for else {})},
-        max_attempts=rt.settings.step_max_attempts,
-    )
+    if begun is not None and begun[0] == turn and begun[1] == action and proxy_for is None:
+        cached = begun[2]
+    else:
+        cached = rt.store.begin_turn(did, token, turn,
+                                     started_data(turn, action.round, speaker, proxy_for),
+                                     max_attempts=rt.settings.step_max_attempts)
     view = view_of(rt, snap)
     instructions = protocol.instructions(view, proxy_for or speaker)
     if proxy_for is not None:
@@ -130,15 +148,41 @@ def speak(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProto
             task=task_of(protocol, view))
     except AgentError as exc:
         turn_failed(rt, did, token, snap, speaker, action.round, exc, protocol)
-        return
-    commit_reply(rt, did, token, snap, protocol, speaker, action.round, reply,
-                 cached=bool(cached), proxy_for=proxy_for)
+        return None
+    return commit_reply(rt, did, token, snap, protocol, speaker, action.round, reply,
+                        cached=bool(cached), proxy_for=proxy_for, predict=predict)
+
+
+def _predict_next(rt: Runtime, snap: Snapshot, protocol: BaseProtocol, message: Message,
+                  updates: dict) -> tuple[Speak, dict] | None:
+    """The next Speak and its `turn_started` data, as the view will be once `message`
+    commits with `updates` and nothing else in between; None unless an agent speaks next."""
+    seq = snap.state.seq + 1
+    state = snap.state.model_copy(update={
+        "turn": snap.state.turn + 1, "seq": seq, "current_round": updates["current_round"],
+        "pstate": updates["pstate"], "tokens_used": updates["tokens_used"]})
+    recent = [*snap.recent, message.model_copy(update={"seq": seq})]
+    recent = recent[-rt.settings.context_window_messages:]
+    action = protocol.next_action(View(config=snap.config, participants=snap.participants,
+                                       state=state, recent=recent, muted=snap.muted,
+                                       now=rt.wall_clock()))
+    if type(action) is not Speak:
+        return None
+    speaker = snap.participant(action.participant_id)
+    if speaker is None:
+        return None
+    return action, started_data(state.turn, action.round, speaker)
 
 
 def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,
                  speaker: Participant, round_no: int, reply: AgentReply, *, cached: bool,
-                 proxy_for: Participant | None = None) -> None:
-    """Commit an agent's reply as the current turn's message and advance the snapshot."""
+                 proxy_for: Participant | None = None, predict: bool = False) -> Begun | None:
+    """Commit an agent's reply as the current turn's message and advance the snapshot.
+
+    With `predict`, the protocol is asked now what comes after this message, and the commit
+    also begins that turn (one round trip per turn instead of two) provided the discussion is
+    still active and its seq is exactly the predicted one, i.e. nobody posted in between so the
+    prediction is exact; the turn begun is returned."""
     settings, store = rt.settings, rt.store
     turn = snap.state.turn
     view = view_of(rt, snap)
@@ -164,6 +208,9 @@ def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: Ba
     updates = {"current_round": round_no, "pstate": pstate, "tokens_used": tokens}
     if proxy_for is not None:
         updates["proxy_turn"] = ""
+    # A stand-in's turn also clears `proxy_turn`; keep the prediction to plain turns.
+    nxt = (_predict_next(rt, snap, protocol, message, updates)
+           if predict and proxy_for is None else None)
     try:
         result = store.commit(
             did, Commit(message=message, advance_turn=True, updates=updates,
@@ -171,6 +218,7 @@ def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: Ba
                         increments=accounting.increments(speaker.participant_id, reply=reply,
                                                          message=True)),
             token=token, turn=turn, lease_ttl_ms=settings.lease_ttl_ms,
+            begin_next=nxt[1] if nxt else None, expect_seq=snap.state.seq + 1,
         )
     except Conflict:
         # Paused or ended while the agent was thinking: keep the reply for this turn, so a
@@ -195,6 +243,9 @@ def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: Ba
         snap.recent.append(committed)
         if len(snap.recent) > settings.context_window_messages:
             del snap.recent[0]
+    if nxt is not None and result.next_begun:
+        return result.turn, nxt[0], result.next_cached
+    return None
 
 
 def turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Participant,
