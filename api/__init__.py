@@ -12,7 +12,7 @@ from flask_sock import Sock
 
 from api import errors, ops
 from api.extension import Orchestrator
-from core import logs
+from core import logs, redact
 from core.settings import Settings
 
 __version__ = "0.1.0"
@@ -27,8 +27,14 @@ def create_app(
 ) -> OpenAPI:
     """Build the API app; tests pass their own settings, Redis client or dispatcher."""
     settings = settings or Settings()
+    from api import auth, limits
+
+    auth.check_startup(settings)
     logs.configure(settings)
-    app = OpenAPI(
+    redact.install("werkzeug", "gunicorn.error", "gunicorn.access")
+    from api.openapi_doc import DocumentedApp
+
+    app = DocumentedApp(
         __name__,
         info=Info(title="Discussion Orchestrator", version=__version__),
         doc_prefix="",
@@ -42,17 +48,30 @@ def create_app(
         SOCK_SERVER_OPTIONS={
             "ping_interval": settings.ws_ping_interval_s,
             "max_message_size": settings.ws_max_frame_bytes,
+            # Browsers send a token as the subprotocols `bearer, <token>`; we answer `bearer`.
+            "subprotocols": [auth.WS_SUBPROTOCOL],
         },
     )
     if test_config:
         app.config.update(test_config)
+    if settings.trusted_proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore
 
     Orchestrator(app, settings, redis_client=redis_client, dispatch=dispatch)
     CORS(app, origins=settings.cors_origin_list, expose_headers=["Location", "Retry-After"])
     ops.install(app, settings)  # first, so every request gets its id before other hooks
+    # Then: identify the caller, count the request, refuse or admit it.
+    auth.register_identify(app)
+    limiter = limits.create_limiter(app, settings)
+    auth.register_require(app)
     errors.register(app)
 
-    from api import batches, control, discussions, health, insights, schedules, stream, ui
+    from api import admin, batches, control, discussions, health, insights, schedules, stream, ui
+
+    admin.register(app)
 
     app.register_api(health.bp)
     app.register_api(discussions.bp)
@@ -63,6 +82,8 @@ def create_app(
     app.register_blueprint(ui.bp)
     sock = Sock(app)
     stream.register(sock)
+    limits.limit_endpoint(app, limiter, "discussions.create_discussion",
+                          settings.rate_limit_create)
 
     @app.get("/docs", doc_ui=False)
     def _docs() -> Any:

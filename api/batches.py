@@ -7,6 +7,7 @@ from typing import Any
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
+from api.auth import current, owner
 from api.extension import ext
 from core import batches as service
 from core.batches import CreateBatch
@@ -35,7 +36,7 @@ def _send_pump(batch_id: str, delay: float) -> None:
 def create_batch(body: CreateBatch) -> Any:
     """Create a batch; the first `concurrency` discussions start at once. 201 with its status."""
     svc = ext().services()
-    result = service.create(svc, body)
+    result = service.create(svc, body, owner=owner())
     if result["status"] == "running":
         service.schedule_next_pump(svc, result["id"], _send_pump)
     return result, 201, {"Location": f"/v1/batches/{result['id']}"}
@@ -43,18 +44,20 @@ def create_batch(body: CreateBatch) -> Any:
 
 @bp.get("", responses={200: BatchList, 503: ErrorBody})
 def list_batches() -> Any:
-    """Batch ids, newest first."""
-    ids = service.list_ids(ext().services())
+    """The caller's batch ids, newest first."""
+    ids = service.list_for(ext().services(), current())
     return BatchList(batches=ids, count=len(ids)).model_dump()
 
 
 @bp.get("/<batch_id>", responses={200: None, **ERRORS})
 def get_batch(path: BatchPath) -> Any:
     """Status, counts, totals (messages, tokens, cost) and every item's outcome."""
+    service.authorize(ext().services(), path.batch_id, current())
     return service.status(ext().services(), path.batch_id)
 
 
 @bp.post("/<batch_id>/cancel", responses={200: None, 409: ErrorBody, **ERRORS})
 def cancel_batch(path: BatchPath) -> Any:
     """Start no more items and cancel the running ones. 409 if already finished."""
+    service.authorize(ext().services(), path.batch_id, current())
     return service.cancel(ext().services(), path.batch_id)

@@ -1,8 +1,7 @@
 """Lifecycle, moderation and votes: thin views over core.lifecycle, core.moderation, core.votes.
 
-Until authentication lands, the acting participant is named in the body (`by`,
-`participant_id`) and its permissions are checked; the service functions take that
-participant so the security layer can bind it to the authenticated caller later.
+The acting participant named in the body (`by`, `participant_id`) must be the authenticated
+caller's own (core/access.py); lifecycle actions need `moderate` (the creator has it).
 """
 
 from __future__ import annotations
@@ -13,10 +12,11 @@ from flask import request
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import ValidationError
 
+from api.auth import current
 from api.discussions import idempotency_key, post_response
 from api.errors import validation_message
 from api.extension import ext
-from core import lifecycle, moderation, votes
+from core import access, lifecycle, moderation, votes
 from core.control_models import (
     ActionResult,
     CastVote,
@@ -26,7 +26,7 @@ from core.control_models import (
     ModerationBody,
 )
 from core.errors import ParticipantNotFound, Unprocessable
-from core.models import DiscussionPath, ErrorBody, Message
+from core.models import DiscussionPath, ErrorBody, Message, Permission
 
 tag = Tag(name="control", description="Pause, resume, cancel; moderate; vote")
 bp = APIBlueprint("control", __name__, url_prefix="/v1/discussions", abp_tags=[tag])
@@ -51,12 +51,17 @@ LIFECYCLE_DOC = {"requestBody": {"required": False, "content": {"application/jso
 def _lifecycle(discussion_id: str, action: str) -> Any:
     body = _lifecycle_body()
     svc = ext().services()
+    principal = current()
+    access.authorize(svc.store, discussion_id, principal, Permission.MODERATE)
     actor = None
     if body is not None and body.by:
         actor = svc.store.snapshot(discussion_id, 1).participant(body.by)
         if actor is None:
             raise ParticipantNotFound(f"participant {body.by} is not in discussion "
                                       f"{discussion_id}")
+        access.check_actor(principal, actor, Permission.MODERATE)
+    elif not principal.unrestricted:  # the audit trail names the caller's participant
+        actor = access.own_participant(principal, svc.store.members(discussion_id)[1])
     status = lifecycle.transition(svc, discussion_id, action, by=actor,
                                   reason=body.reason if body else None)
     return ActionResult(discussion_id=discussion_id, action=action,
@@ -100,16 +105,18 @@ def moderate(path: DiscussionPath, body: ModerationBody) -> Any:
     `approve`/`reject` (held_id), `mute`/`unmute` (participant_id), `pause`,
     `resume`, `end` (completed, `stop_reason` `moderator`). floor, approve, reject, mute and
     unmute apply to `moderated` discussions (409 elsewhere)."""
-    status = moderation.moderate(ext().services(), path.discussion_id, body)
+    status = moderation.moderate(ext().services(), path.discussion_id, body, current())
     detail = {k: v for k, v in (("participant_id", body.participant_id),
                                 ("held_id", body.held_id), ("by", body.by)) if v}
     return ActionResult(discussion_id=path.discussion_id, action=body.action, status=status,
                         detail=detail).model_dump(mode="json")
 
 
-@bp.get("/<discussion_id>/held", responses={200: HeldList, 404: ErrorBody, 503: ErrorBody})
+@bp.get("/<discussion_id>/held",
+        responses={200: HeldList, 403: ErrorBody, 404: ErrorBody, 503: ErrorBody})
 def list_held(path: DiscussionPath) -> Any:
-    """Posts waiting for a moderator's approval, oldest first."""
+    """Posts waiting for a moderator's approval, oldest first (moderators only)."""
+    access.authorize(ext().store, path.discussion_id, current(), Permission.MODERATE)
     held = moderation.held_messages(ext().store, path.discussion_id)
     return HeldList(discussion_id=path.discussion_id, held=held).model_dump(mode="json")
 
@@ -121,5 +128,6 @@ def cast_vote(path: DiscussionPath, body: CastVote) -> Any:
     `yes`, `no` or `abstain` with an optional `reason`; it is their turn's message. 409 when the
     discussion is not waiting for this
     participant's vote. Honours `Idempotency-Key`."""
-    result = votes.cast_vote(ext().services(), path.discussion_id, body, idempotency_key())
+    result = votes.cast_vote(ext().services(), path.discussion_id, body, idempotency_key(),
+                             current())
     return post_response(result)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from flask import request
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from api.auth import current
 from api.extension import ext
 from core import discussions as service
 from core.control_models import HeldMessage
 from core.errors import BadRequest
-from core.listing import ListFilter, list_page
+from core.listing import ListFilter
 from core.models import (
     CreateDiscussion,
     DiscussionList,
@@ -34,14 +36,25 @@ ERRORS: dict[Any, Any] = {400: ErrorBody, 404: ErrorBody, 413: ErrorBody, 422: E
                           503: ErrorBody}
 
 
+def _iso_only(value: Any) -> Any:
+    # pydantic would read "0.5" as a Unix time; the documented format is ISO 8601 only.
+    if isinstance(value, int | float) or (
+            isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+(\.\d*)?\s*", value)):
+        raise ValueError("an ISO 8601 date-time is expected")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
+
+
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     state: str = Field(default="all", pattern="^(all|active)$",
                        description="`active` lists only discussions not yet finished")
     status: Status | None = None
     protocol: Protocol | None = None
-    created_after: datetime | None = Field(default=None, description="ISO 8601, inclusive")
-    created_before: datetime | None = Field(default=None, description="ISO 8601, exclusive")
+    created_after: IsoDatetime | None = Field(default=None, description="ISO 8601, inclusive")
+    created_before: IsoDatetime | None = Field(default=None, description="ISO 8601, exclusive")
     limit: int | None = Field(default=None, ge=1, le=1000,
                               description="Page size; all matching ids when omitted")
     cursor: str | None = Field(default=None, max_length=400,
@@ -51,7 +64,7 @@ class ListQuery(BaseModel):
 class MessagesQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=2**31)  # Redis list indexes are 64-bit at most
 
 
 class Deleted(BaseModel):
@@ -71,7 +84,7 @@ def idempotency_key() -> str | None:
 @bp.post("", responses={201: Session, **ERRORS})
 def create_discussion(body: CreateDiscussion) -> Any:
     """Create a discussion and start it. 201 with the session and a Location header."""
-    session = service.create_discussion(ext().services(), body)
+    session = service.create_discussion(ext().services(), body, principal=current())
     return session.model_dump(mode="json"), 201, {"Location": f"/v1/discussions/{session.id}"}
 
 
@@ -84,7 +97,8 @@ def list_discussions(query: ListQuery) -> Any:
         created_after=_epoch(query.created_after), created_before=_epoch(query.created_before),
         active_only=query.state == "active",
     )
-    ids, next_cursor = list_page(ext().redis, f, limit=query.limit, cursor=query.cursor)
+    ids, next_cursor = service.list_discussions(ext().services(), current(), f,
+                                                limit=query.limit, cursor=query.cursor)
     return DiscussionList(discussions=ids, count=len(ids), next_cursor=next_cursor).model_dump()
 
 
@@ -97,27 +111,23 @@ def _epoch(dt: datetime | None) -> float | None:
 @bp.get("/<discussion_id>", responses={200: Session, 404: ErrorBody, 503: ErrorBody})
 def get_discussion(path: DiscussionPath) -> Any:
     """The full session: participants, status, round and the latest messages."""
-    return ext().store.session(path.discussion_id).model_dump(mode="json")
+    return service.get_session(ext().services(), path.discussion_id,
+                               current()).model_dump(mode="json")
 
 
 @bp.delete("/<discussion_id>", responses={200: Deleted, 404: ErrorBody, 503: ErrorBody})
 def delete_discussion(path: DiscussionPath) -> Any:
     """Delete the discussion and every key it had; a running step stops at its next commit."""
-    ext().store.delete(path.discussion_id)
+    service.delete_discussion(ext().services(), path.discussion_id, current())
     return Deleted(id=path.discussion_id, deleted=True).model_dump()
 
 
 @bp.get("/<discussion_id>/messages", responses={200: MessagePage, **ERRORS})
 def list_messages(path: DiscussionPath, query: MessagesQuery) -> Any:
     """A page of the transcript in `seq` order (`limit` 1-500, `offset` from 0)."""
-    store = ext().store
-    if not store.exists(path.discussion_id):
-        from core.errors import DiscussionNotFound
-
-        raise DiscussionNotFound(f"discussion {path.discussion_id} not found")
-    messages, total = store.messages(path.discussion_id, query.offset, query.limit)
-    return MessagePage(discussion_id=path.discussion_id, messages=messages, total=total,
-                       limit=query.limit, offset=query.offset).model_dump(mode="json")
+    page = service.list_messages(ext().services(), path.discussion_id, query.offset,
+                                 query.limit, current())
+    return page.model_dump(mode="json")
 
 
 @bp.post("/<discussion_id>/messages",
@@ -130,7 +140,7 @@ def post_message(path: DiscussionPath, body: PostMessage) -> Any:
     discussion with `require_approval` holds it for a moderator; 409 when the discussion or
     the protocol does not allow this post now (finished, not your turn, muted)."""
     result = service.post_message(ext().services(), path.discussion_id, body,
-                                  idempotency_key())
+                                  idempotency_key(), current())
     return post_response(result)
 
 

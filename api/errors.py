@@ -64,7 +64,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(OrchestratorError)
     def _ours(exc: OrchestratorError) -> Response:
         details = {k: v for k, v in exc.details.items() if isinstance(v, str | int | float | bool)}
-        return error_response(exc.status, exc.code, exc.message, **details)
+        resp = error_response(exc.status, exc.code, exc.message, **details)
+        if exc.status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="discussion-orchestrator"'
+        if exc.status == 429:
+            resp.headers["Retry-After"] = str(details.get("retry_after", 60))
+        return resp
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

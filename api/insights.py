@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import current
 from api.extension import ext
-from core import analytics, audit
-from core.errors import DiscussionNotFound, Forbidden
+from core import access, analytics, audit
 from core.models import DiscussionPath, ErrorBody, Permission
 
 tag = Tag(name="analytics", description="Statistics, export and audit log of a discussion")
 bp = APIBlueprint("insights", __name__, url_prefix="/v1/discussions", abp_tags=[tag])
 ERRORS: dict[Any, Any] = {404: ErrorBody, 422: ErrorBody, 503: ErrorBody}
-USER_HEADER = "X-User-Id"
 
 
 class ExportQuery(BaseModel):
@@ -46,40 +45,22 @@ class AuditPage(BaseModel):
     entries: list[AuditEntry]
 
 
-def _caller() -> str | None:
-    # The authentication layer sets g.user_id; until it does, the header names the caller.
-    return g.get("user_id") or request.headers.get(USER_HEADER) or None
-
-
-def _require_moderator(discussion_id: str) -> str:
-    snap = ext().store.snapshot(discussion_id, 1)
-    caller = _caller()
-    if caller is None:
-        raise Forbidden("the audit log is for moderators; name the caller")
-    if caller == snap.config.owner:
-        return caller
-    for p in snap.participants:
-        if p.user_id == caller and p.can(Permission.MODERATE):
-            return caller
-    raise Forbidden("the audit log is readable by this discussion's moderators only")
-
-
-def _exists(discussion_id: str) -> None:
-    if not ext().store.exists(discussion_id):
-        raise DiscussionNotFound(f"discussion {discussion_id} not found")
+def _authorize(discussion_id: str, permission: Permission = Permission.READ) -> None:
+    """404 for a caller with no access; 403 without `permission` (core/access.py)."""
+    access.authorize(ext().store, discussion_id, current(), permission)
 
 
 @bp.get("/<discussion_id>/stats", responses={200: None, **ERRORS})
 def stats(path: DiscussionPath) -> Any:
     """Messages and tokens per participant, cost, latencies, rounds, stop reason, decision."""
-    _exists(path.discussion_id)
+    _authorize(path.discussion_id)
     return analytics.stats(ext().store, path.discussion_id)
 
 
 @bp.get("/<discussion_id>/export", responses={200: None, **ERRORS})
 def export(path: DiscussionPath, query: ExportQuery) -> Any:
     """The whole transcript: `format=json` (default) or `format=markdown`."""
-    _exists(path.discussion_id)
+    _authorize(path.discussion_id)
     store = ext().store
     name = f"{path.discussion_id}.{'md' if query.format == 'markdown' else 'json'}"
     disposition = {"Content-Disposition": f'inline; filename="{name}"'}
@@ -92,7 +73,7 @@ def export(path: DiscussionPath, query: ExportQuery) -> Any:
 @bp.get("/<discussion_id>/audit", responses={200: AuditPage, 403: ErrorBody, **ERRORS})
 def audit_log(path: DiscussionPath, query: AuditQuery) -> Any:
     """Who did what, when (moderators only: the owner or a participant with `moderate`)."""
-    _require_moderator(path.discussion_id)
+    _authorize(path.discussion_id, Permission.MODERATE)
     rows = audit.entries(ext().redis, path.discussion_id, after=query.after, limit=query.limit)
     return AuditPage(discussion_id=path.discussion_id,
                      entries=[AuditEntry(**r) for r in rows]).model_dump()

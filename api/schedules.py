@@ -7,6 +7,7 @@ from typing import Any
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
+from api.auth import current, owner
 from api.extension import ext
 from core import schedules as service
 from core.models import ErrorBody
@@ -50,44 +51,49 @@ def _out(s: Schedule) -> dict[str, Any]:
 @bp.post("", responses={201: Schedule, **ERRORS})
 def create_schedule(body: CreateSchedule) -> Any:
     """Create a schedule (cron or interval_s, timezone, missed=skip|catch_up, template)."""
-    s = service.create(ext().services(), body)
+    s = service.create(ext().services(), body, owner=owner())
     return _out(s), 201, {"Location": f"/v1/schedules/{s.id}"}
 
 
 @bp.get("", responses={200: ScheduleList, 503: ErrorBody})
 def list_schedules() -> Any:
-    """Every schedule, oldest first, with its next slot."""
-    items = service.list_all(ext().services())
+    """The caller's schedules, oldest first, with their next slot."""
+    items = service.list_for(ext().services(), current())
     return {"schedules": [_out(s) for s in items], "count": len(items)}
 
 
 @bp.get("/<schedule_id>", responses={200: Schedule, **ERRORS})
 def get_schedule(path: SchedulePath) -> Any:
     """One schedule with its next slot (`next_run_at`, null while paused)."""
+    service.authorize(ext().services(), path.schedule_id, current())
     return _out(service.get(ext().services(), path.schedule_id))
 
 
 @bp.patch("/<schedule_id>", responses={200: Schedule, **ERRORS})
 def update_schedule(path: SchedulePath, body: UpdateSchedule) -> Any:
     """Change any fields; a timing change starts from the first slot after now."""
+    service.authorize(ext().services(), path.schedule_id, current())
     return _out(service.update(ext().services(), path.schedule_id, body))
 
 
 @bp.post("/<schedule_id>/pause", responses={200: Schedule, **ERRORS})
 def pause_schedule(path: SchedulePath) -> Any:
     """Stop firing until resumed."""
+    service.authorize(ext().services(), path.schedule_id, current())
     return _out(service.set_paused(ext().services(), path.schedule_id, True))
 
 
 @bp.post("/<schedule_id>/resume", responses={200: Schedule, **ERRORS})
 def resume_schedule(path: SchedulePath) -> Any:
     """Fire again from the first slot after now (slots while paused are not made up)."""
+    service.authorize(ext().services(), path.schedule_id, current())
     return _out(service.set_paused(ext().services(), path.schedule_id, False))
 
 
 @bp.delete("/<schedule_id>", responses={200: Deleted, **ERRORS})
 def delete_schedule(path: SchedulePath) -> Any:
     """Delete the schedule and its run history (discussions it created stay)."""
+    service.authorize(ext().services(), path.schedule_id, current())
     service.delete(ext().services(), path.schedule_id)
     return Deleted(id=path.schedule_id, deleted=True).model_dump()
 
@@ -95,5 +101,6 @@ def delete_schedule(path: SchedulePath) -> Any:
 @bp.get("/<schedule_id>/runs", responses={200: RunList, **ERRORS})
 def schedule_runs(path: SchedulePath) -> Any:
     """The latest fired slots, newest first, with the discussion each created."""
+    service.authorize(ext().services(), path.schedule_id, current())
     rows = service.runs(ext().services(), path.schedule_id)
     return RunList(schedule_id=path.schedule_id, runs=[ScheduleRun(**r) for r in rows]).model_dump()

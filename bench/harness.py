@@ -132,7 +132,10 @@ def _worker_ready(env: Env, proc: subprocess.Popen, name: str) -> bool:
 def start_api(env: Env, name: str = "api", workers: int = 2, **extra_env: str) -> str:
     """The API under gunicorn's gevent worker, as the Procfile runs it; its base URL."""
     port = embedded_redis.free_port()
-    extra_env = {"PROMETHEUS_MULTIPROC_DIR": _metrics_dir(env, name), **extra_env}
+    # The loopback demo mode without rate limits, unless the caller says otherwise: the
+    # benchmarks measure the engine and the stream, not a per-address request budget.
+    extra_env = {"PROMETHEUS_MULTIPROC_DIR": _metrics_dir(env, name), "AUTH_ENABLED": "false",
+                 "SERVICE_HOST": "127.0.0.1", "RATE_LIMIT_ENABLED": "false", **extra_env}
     proc = env.spawn([PY, "-m", "gunicorn", "-c", "python:api.gunicorn_conf",
                       "-k", "gevent", "-w", str(workers),
                       "--worker-connections", "4000", "--backlog", "4096",

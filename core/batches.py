@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core import keys, scripts
+from core.auth import Principal
 from core.clock import iso
 from core.discussions import Services, create_discussion, validate_template
 from core.errors import Conflict, NotFound, OrchestratorError, Unprocessable
@@ -43,7 +44,7 @@ class CreateBatch(BaseModel):
         default=None, min_length=1,
         description="Each set fills `{name}` placeholders of the template's topic.",
     )
-    concurrency: int = Field(default=5, ge=1, le=1000)
+    concurrency: int = Field(default=5, ge=1, le=1000, strict=True)
 
     @model_validator(mode="after")
     def _one_source(self) -> CreateBatch:
@@ -103,6 +104,28 @@ def _config(svc: Services, batch_id: str) -> tuple[BatchConfig, dict[str, str]]:
     if not raw:
         raise BatchNotFound(f"batch {batch_id} not found")
     return BatchConfig.model_validate_json(raw["config"]), raw
+
+
+def authorize(svc: Services, batch_id: str, principal: Principal) -> None:
+    """Pass if the caller owns the batch; 404 (never 403) otherwise."""
+    cfg, _ = _config(svc, batch_id)
+    if not (principal.unrestricted or (cfg.owner is not None and cfg.owner == principal.user_id)):
+        raise BatchNotFound(f"batch {batch_id} not found")
+
+
+def list_for(svc: Services, principal: Principal) -> list[str]:
+    """Every batch id for an unrestricted caller, else the caller's own, newest first."""
+    ids = list_ids(svc)
+    if principal.unrestricted:
+        return ids
+    pipe = svc.store.r.pipeline(transaction=False)
+    for bid in ids:
+        pipe.hget(keys.batch(bid), "config")
+    mine = []
+    for bid, raw in zip(ids, pipe.execute(), strict=True):
+        if raw and BatchConfig.model_validate_json(raw).owner == principal.user_id:
+            mine.append(bid)
+    return mine
 
 
 def pump(svc: Services, batch_id: str) -> bool:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core import audit
+from core import access, audit, quotas
+from core.auth import SYSTEM, Principal
 from core.clock import iso
 from core.errors import Conflict, ParticipantNotFound, StaleLease, Unprocessable
 from core.ids import new_id
+from core.listing import ListFilter, list_page
 from core.models import (
     CreateDiscussion,
     DiscussionConfig,
     HumanTurnPolicy,
     Message,
+    MessagePage,
     MessageType,
     Participant,
     ParticipantType,
@@ -123,6 +127,8 @@ def validate_template(svc: Services, body: CreateDiscussion) -> list[Participant
         raise Unprocessable(f"at most {settings.max_participants} participants per discussion")
     if body.max_rounds > settings.max_rounds_limit:
         raise Unprocessable(f"max_rounds may be at most {settings.max_rounds_limit}")
+    if body.max_messages is not None and body.max_messages > settings.max_messages_limit:
+        raise Unprocessable(f"max_messages may be at most {settings.max_messages_limit}")
     participants = build_participants(body, settings)
     for p in participants:
         if p.is_agent:
@@ -132,11 +138,18 @@ def validate_template(svc: Services, body: CreateDiscussion) -> list[Participant
 
 
 def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None = None,
-                      *, creator: str | None = None) -> Session:
+                      *, creator: str | None = None,
+                      principal: Principal | None = None) -> Session:
     """Validate, store and start a discussion; it begins `pending` until a worker takes it.
 
-    `creator` names who made it in the audit log when there is no owner (a schedule, a batch).
+    An authenticated principal becomes the owner (its quotas apply); trusted callers (schedules,
+    batches) may name an owner on someone's behalf. `creator` names who made it in the audit
+    log when there is no owner (a schedule, a batch).
     """
+    if principal is not None and not principal.unrestricted:
+        owner = principal.user_id
+    if owner and body.agents:
+        quotas.check_spend(svc.store.r, svc.settings, owner)
     participants = validate_template(svc, body)
     rules = check_rules(body, participants)
     did = new_id("disc")
@@ -156,11 +169,53 @@ def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None =
         created_at=iso(),
     )
     users = [h.user_id for h in body.humans] + ([owner] if owner else [])
-    svc.store.create(config, participants, status=Status.PENDING, users=users)
+    if owner:
+        quotas.admit_discussion(svc.store.r, svc.settings, owner, did)
+    try:
+        svc.store.create(config, participants, status=Status.PENDING, users=users)
+    except BaseException:
+        if owner:
+            quotas.release_discussion(svc.store.r, owner, did)
+        raise
     audit.record(svc.store.r, did, actor=owner or creator, action="discussion.created",
                  details={"protocol": body.protocol.value, "participants": len(participants)})
     svc.dispatch(did)
     return svc.store.session(did)
+
+
+def list_discussions(svc: Services, principal: Principal, f: ListFilter, *,
+                     limit: int | None = None, cursor: str | None = None
+                     ) -> tuple[list[str], str | None]:
+    """Ids newest first matching `f`, and the next page's cursor: every discussion for an
+    unrestricted caller, else only the caller's (created or taking part: their user index)."""
+    if not principal.unrestricted:
+        f = dataclasses.replace(f, user=principal.user_id)
+    return list_page(svc.store.r, f, limit=limit, cursor=cursor)
+
+
+def get_session(svc: Services, discussion_id: str, principal: Principal = SYSTEM) -> Session:
+    """The session, for a caller who may read it."""
+    access.authorize(svc.store, discussion_id, principal)
+    return svc.store.session(discussion_id)
+
+
+def list_messages(svc: Services, discussion_id: str, offset: int, limit: int,
+                  principal: Principal = SYSTEM) -> MessagePage:
+    """A page of the transcript, for a caller who may read it."""
+    access.authorize(svc.store, discussion_id, principal)
+    messages, total = svc.store.messages(discussion_id, offset, limit)
+    return MessagePage(discussion_id=discussion_id, messages=messages, total=total,
+                       limit=limit, offset=offset)
+
+
+def delete_discussion(svc: Services, discussion_id: str, principal: Principal = SYSTEM) -> None:
+    """Delete every key of the discussion; only its creator (or a trusted caller) may."""
+    found = access.authorize(svc.store, discussion_id, principal)
+    access.check_creator(found, discussion_id)
+    owner = svc.store.config(discussion_id).owner
+    svc.store.delete(discussion_id)
+    if owner:
+        quotas.release_discussion(svc.store.r, owner, discussion_id)
 
 
 @dataclass
@@ -173,18 +228,25 @@ class PostResult:
 
 
 def post_message(
-    svc: Services, discussion_id: str, body: PostMessage, idempotency_key: str | None = None
+    svc: Services, discussion_id: str, body: PostMessage, idempotency_key: str | None = None,
+    principal: Principal = SYSTEM,
 ) -> PostResult:
-    """Append a participant's message (or hold it for approval); replays a retried key."""
+    """Append a participant's message (or hold it for approval); replays a retried key.
+
+    The caller needs `write` and posts only as their own participant.
+    """
     settings = svc.settings
+    snap = svc.store.snapshot(discussion_id, 1)
+    found = access.access_of(principal, snap.config, snap.participants)
+    access.check(found, discussion_id, Permission.WRITE)
     if len(body.content) > settings.max_message_chars:
         raise Unprocessable(f"content may be at most {settings.max_message_chars} characters")
-    snap = svc.store.snapshot(discussion_id, 1)
     author = snap.participant(body.participant_id)
     if author is None:
         raise ParticipantNotFound(
             f"participant {body.participant_id} is not in discussion {discussion_id}"
         )
+    access.check_author(principal, author, discussion_id)
     return append(svc, snap, author, content=body.content, message_type=body.message_type,
                   metadata=body.metadata, idempotency_key=idempotency_key)
 

@@ -20,6 +20,27 @@ class BadRequest(OrchestratorError):
     code = "bad_request"
 
 
+class Unauthenticated(OrchestratorError):
+    """No credentials, or credentials that do not verify (401)."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(OrchestratorError):
+    """The caller may see the object but not do this to it (403)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class QuotaExceeded(OrchestratorError):
+    """A per-user quota is used up (429, with Retry-After when it refills)."""
+
+    status = 429
+    code = "quota_exceeded"
+
+
 class NotFound(OrchestratorError):
     status = 404
     code = "not_found"
@@ -72,8 +93,5 @@ class AgentError(OrchestratorError):
         self.transient = transient
 
 
-class Forbidden(OrchestratorError):
-    """The caller is known but may not do this to this object."""
-
-    status = 403
-    code = "forbidden"
+class StartupRefused(RuntimeError):
+    """The settings are unsafe to start with (e.g. authentication off on a network address)."""

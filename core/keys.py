@@ -75,6 +75,35 @@ def user_discussions(user_id: str) -> str:
     return f"user:{user_id}:discussions"
 
 
+def user_active_owned(user_id: str) -> str:
+    """Set of discussion ids a user created that were not finished at the last count (quota)."""
+    return f"user:{user_id}:active_owned"
+
+
+def user_spend(user_id: str, day: str) -> str:
+    """Hash `usd`, `tokens`: what a user's agents cost on one UTC day (YYYYMMDD)."""
+    return f"user:{user_id}:spend:{day}"
+
+
+def user_sockets(user_id: str) -> str:
+    """Zset connection id -> expiry (epoch s): the user's open WebSockets, across processes."""
+    return f"user:{user_id}:sockets"
+
+
+def user_api_keys(user_id: str) -> str:
+    """Set of the ids of a user's API keys."""
+    return f"user:{user_id}:apikeys"
+
+
+def api_key(key_id: str) -> str:
+    """Hash of one API key: `user_id`, `name`, `hash` (SHA-256 of the secret), `created_at`."""
+    return f"apikey:{key_id}"
+
+
+# flask-limiter's counters live under this prefix (the library builds the rest of each key).
+RATE_LIMIT_PREFIX = "ratelimit"
+
+
 def discussion_keys(discussion_id: str) -> list[str]:
     """Every fixed key of one discussion (idempotency keys are found by pattern)."""
     return [

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import redis
 
 from core import keys
-from core.errors import BadRequest
+from core.errors import Unprocessable
 
 CHUNK = 200
 
@@ -34,7 +34,7 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         score, member = raw.split("|", 1)
         return float(score), member
     except (ValueError, UnicodeDecodeError):
-        raise BadRequest("cursor is not one this service issued") from None
+        raise Unprocessable("cursor is not one this service issued") from None
 
 
 def list_page(r: redis.Redis, f: ListFilter, *, limit: int | None = None,

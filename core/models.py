@@ -71,6 +71,7 @@ class StopReason(StrEnum):
     CANCELLED = "cancelled"
     AGENT_FAILURES = "agent_failures"
     NO_PARTICIPANTS = "no_participants"
+    SPEND_QUOTA = "spend_quota"  # the owner's daily agent budget is used up
     STEP_ATTEMPTS = "step_attempts"  # a turn kept crashing or timing out its workers
     INTERNAL_ERROR = "internal_error"  # a step raised an unexpected exception
 
@@ -92,13 +93,14 @@ class AgentInput(_Input):
     )
     model: str | None = Field(default=None, max_length=200, examples=["gpt-4"])
     system_prompt: str | None = Field(default=None, max_length=20_000)
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    # Strict numbers: JSON `false` or `"0.7"` is refused, not coerced.
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0, strict=True)
     role: str | None = Field(default=None, max_length=100)
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="Provider options, e.g. `latency_ms` for the simulated provider.",
     )
-    moderator: bool = Field(
+    moderator: bool = Field(strict=True,
         default=False,
         description="`moderated` only: this agent moderates (chooses each next speaker) "
         "instead of taking speaking turns.",
@@ -116,6 +118,32 @@ class HumanInput(_Input):
     )
 
 
+# Message metadata the server writes on agent turns (accounting): never taken from a client.
+SERVER_METADATA_KEYS = frozenset({
+    "provider", "model", "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms",
+    "cost_usd", "cached_reply", "proxy_for", "stand_in",
+})
+
+
+# The same rule, stated in the OpenAPI document (JSON Schema `propertyNames`).
+_NO_UNDERSCORE = r"^([^_][\s\S]*)?$"
+CREATE_METADATA_SCHEMA = {"propertyNames": {"pattern": _NO_UNDERSCORE},
+                          "description": "Free-form; keys starting with `_` are the server's."}
+POST_METADATA_SCHEMA = {
+    "propertyNames": {"pattern": _NO_UNDERSCORE,
+                      "not": {"enum": sorted(SERVER_METADATA_KEYS)}},
+    "description": "Free-form; `_`-prefixed and accounting keys are the server's."}
+
+
+def _client_metadata(metadata: dict[str, Any], reserved: frozenset[str] = frozenset()
+                     ) -> dict[str, Any]:
+    """Refuse metadata keys the server owns: `_`-prefixed ones and the given reserved names."""
+    owned = sorted(k for k in metadata if k.startswith("_") or k in reserved)
+    if owned:
+        raise ValueError(f"keys set by the server may not be given: {', '.join(owned)}")
+    return metadata
+
+
 class CreateDiscussion(_Input, DiscussionRules):
     """Body of `POST /v1/discussions`."""
 
@@ -123,9 +151,10 @@ class CreateDiscussion(_Input, DiscussionRules):
     agents: list[AgentInput] = Field(default_factory=list, max_length=64)
     humans: list[HumanInput] = Field(default_factory=list, max_length=64)
     protocol: Protocol = Protocol.ROUND_ROBIN
-    max_rounds: int = Field(default=10, ge=1)
-    max_messages: int | None = Field(default=None, ge=1)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    max_rounds: int = Field(default=10, ge=1, strict=True)
+    max_messages: int | None = Field(default=None, ge=1, strict=True)
+    metadata: dict[str, Any] = Field(default_factory=dict,
+                                     json_schema_extra=CREATE_METADATA_SCHEMA)
 
     @field_validator("humans")
     @classmethod
@@ -135,14 +164,27 @@ class CreateDiscussion(_Input, DiscussionRules):
             raise ValueError("each user_id may appear once")
         return humans
 
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        return _client_metadata(metadata)
+
 
 class PostMessage(_Input):
     """Body of `POST /v1/discussions/{id}/messages`."""
 
     participant_id: str = Field(min_length=1, max_length=64)
     content: str = Field(min_length=1)
-    message_type: MessageType = MessageType.TEXT
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    # `system` messages come only from the service.
+    message_type: Literal[MessageType.TEXT, MessageType.PROPOSAL, MessageType.VOTE] = \
+        MessageType.TEXT
+    metadata: dict[str, Any] = Field(default_factory=dict,
+                                     json_schema_extra=POST_METADATA_SCHEMA)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        return _client_metadata(metadata, SERVER_METADATA_KEYS)
 
 
 class MessagesQuery(_Input):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from core import audit, keys, lifecycle, scripts
+from core import access, audit, keys, lifecycle, scripts
+from core.auth import SYSTEM, Principal
 from core.clock import iso
 from core.control_models import HeldMessage, ModerationBody
 from core.errors import Conflict, DiscussionNotFound, Forbidden, NotFound, ParticipantNotFound
@@ -29,10 +30,17 @@ def require_moderator(snap: Snapshot, actor_id: str) -> Participant:
     return actor
 
 
-def moderate(svc: Services, discussion_id: str, body: ModerationBody) -> Status:
-    """Run one moderation action; the discussion's status afterwards."""
+def moderate(svc: Services, discussion_id: str, body: ModerationBody,
+             principal: Principal = SYSTEM) -> Status:
+    """Run one moderation action; the discussion's status afterwards.
+
+    The caller acts as `by`, their own participant, which needs `moderate`.
+    """
     snap = svc.store.snapshot(discussion_id, 1)
+    access.check(access.access_of(principal, snap.config, snap.participants), discussion_id,
+                 Permission.MODERATE)
     actor = require_moderator(snap, body.by)
+    access.check_actor(principal, actor, Permission.MODERATE)
     if body.action in ("pause", "resume", "end"):
         return lifecycle.transition(svc, discussion_id, body.action, by=actor,
                                     reason=body.reason)

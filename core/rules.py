@@ -36,6 +36,7 @@ class Decision(StrEnum):
 
 
 class ConsensusRules(BaseModel):
+    # Numbers and booleans are strict (JSON `false` is not 0, `"1"` is not true).
     """`consensus` settings: the proposal voted on and how ballots decide."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -49,7 +50,7 @@ class ConsensusRules(BaseModel):
         description="`majority` (more than half of yes+no), `supermajority` (at least two "
         "thirds of yes+no) or `unanimous` (every ballot cast, abstentions included, is yes).",
     )
-    quorum: float = Field(
+    quorum: float = Field(strict=True,
         default=0.5, ge=0.0, le=1.0,
         description="Fraction of voters who must cast a ballot (abstain counts as cast) for a "
         "round to decide.",
@@ -59,7 +60,7 @@ class ConsensusRules(BaseModel):
 class DiscussionRules(BaseModel):
     """Options shared by the create body, the stored config and the session."""
 
-    human_turn_timeout_s: float | None = Field(
+    human_turn_timeout_s: float | None = Field(strict=True,
         default=300.0, gt=0, le=7 * 86_400,
         description="How long a person's turn waits (round_robin, consensus, a floor given to "
         "a person); null waits without a deadline.",
@@ -79,21 +80,21 @@ class DiscussionRules(BaseModel):
         description="The discussion completes (`stop_phrase`) when a message contains one "
         "(case-insensitive).",
     )
-    deadline_s: float | None = Field(
+    deadline_s: float | None = Field(strict=True,
         default=None, gt=0, le=30 * 86_400,
         description="Wall-clock limit in seconds from creation (`deadline`).",
     )
-    token_budget: int | None = Field(
+    token_budget: int | None = Field(strict=True,
         default=None, ge=1,
         description="Stop (`token_budget`) once agent messages have used this many tokens "
         "(prompt + completion, as the backends report them).",
     )
-    parallel_rounds: bool = Field(
+    parallel_rounds: bool = Field(strict=True,
         default=False,
         description="round_robin, consensus: all agents of a round answer from the same "
         "context at once; their messages join the transcript together in listed order.",
     )
-    require_approval: bool = Field(
+    require_approval: bool = Field(strict=True,
         default=False,
         description="`moderated`: posts by non-moderators are held until a moderator approves.",
     )

@@ -24,6 +24,7 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core import keys, metrics
+from core.auth import Principal
 from core.clock import iso
 from core.discussions import Services, create_discussion, validate_template
 from core.errors import NotFound, OrchestratorError
@@ -42,7 +43,7 @@ class _Timing(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     cron: str | None = Field(default=None, max_length=200, examples=["0 9 * * 1-5"])
-    interval_s: int | None = Field(default=None, ge=1, le=366 * 86400)
+    interval_s: int | None = Field(default=None, ge=1, le=366 * 86400, strict=True)
     timezone: str = Field(default="UTC", max_length=64, examples=["Europe/Berlin"])
 
     @model_validator(mode="after")
@@ -69,7 +70,7 @@ class CreateSchedule(_Timing):
 
     name: str = Field(min_length=1, max_length=200)
     missed: Literal["skip", "catch_up"] = "skip"
-    paused: bool = False
+    paused: bool = Field(default=False, strict=True)
     template: CreateDiscussion
 
 
@@ -79,7 +80,7 @@ class UpdateSchedule(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     name: str | None = Field(default=None, min_length=1, max_length=200)
     cron: str | None = Field(default=None, max_length=200)
-    interval_s: int | None = Field(default=None, ge=1, le=366 * 86400)
+    interval_s: int | None = Field(default=None, ge=1, le=366 * 86400, strict=True)
     timezone: str | None = Field(default=None, max_length=64)
     missed: Literal["skip", "catch_up"] | None = None
     template: CreateDiscussion | None = None
@@ -101,7 +102,7 @@ class Schedule(BaseModel):
     interval_s: int | None = None
     timezone: str = "UTC"
     missed: Literal["skip", "catch_up"] = "skip"
-    paused: bool = False
+    paused: bool = Field(default=False, strict=True)
     template: CreateDiscussion
     owner: str | None = None
     anchor: float = Field(description="Epoch seconds interval slots count from")
@@ -168,6 +169,21 @@ def create(svc: Services, body: CreateSchedule, owner: str | None = None,
         pipe.zadd(keys.SCHEDULES_NEXT, {s.id: next_slot(s, now)})
     pipe.execute()
     return _with_next(svc, s)
+
+
+def authorize(svc: Services, schedule_id: str, principal: Principal) -> Schedule:
+    """The schedule, if the caller owns it; 404 (never 403) otherwise."""
+    s = _load(svc, schedule_id)
+    if not (principal.unrestricted or (s.owner is not None and s.owner == principal.user_id)):
+        raise ScheduleNotFound(f"schedule {schedule_id} not found")
+    return s
+
+
+def list_for(svc: Services, principal: Principal) -> list[Schedule]:
+    """Every schedule for an unrestricted caller, else the caller's own."""
+    items = list_all(svc)
+    return items if principal.unrestricted else [s for s in items
+                                                if s.owner == principal.user_id]
 
 
 def get(svc: Services, schedule_id: str) -> Schedule:

@@ -211,3 +211,30 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[3], 'data', ARGV[4])
 return 1
 """
+
+# KEYS: 1 user's active-owned set, 2 discussions:active
+# ARGV: 1 new discussion id, 2 cap
+# Admit one more discussion for a user if fewer than `cap` of theirs are unfinished; finished
+# ones are pruned from the set on the way, so it never grows past the cap.
+QUOTA_ADMIT = """
+local n = 0
+for _, did in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('SISMEMBER', KEYS[2], did) == 1 then n = n + 1
+  else redis.call('SREM', KEYS[1], did) end
+end
+if n >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1
+"""
+
+# KEYS: 1 user's sockets zset
+# ARGV: 1 connection id, 2 now (epoch s), 3 expiry (epoch s), 4 cap
+# Admit one more open WebSocket for a user: entries past their expiry (a process that died
+# without saying goodbye) are dropped first. 1 if admitted.
+SOCKET_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) - tonumber(ARGV[2])) + 60)
+return 1
+"""

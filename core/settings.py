@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# JWT algorithms a deployment may choose from ("none" is never one of them).
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384",
+                  "PS256", "PS384", "PS512")
 
 
 class Settings(BaseSettings):
@@ -107,6 +111,62 @@ class Settings(BaseSettings):
     # A send blocked this long (the viewer stopped reading) closes the viewer's socket.
     ws_send_timeout_s: float = Field(default=10.0, gt=0)
 
+    # Security (docs/security.md). Authentication is on unless turned off for a loopback demo.
+    service_host: str = Field(
+        default="0.0.0.0", description="Address the API binds; checked against AUTH_ENABLED."
+    )
+    auth_enabled: bool = True
+    # With authentication off the service serves loopback only; this forces it onto a network.
+    auth_off_allow_network: bool = False
+    api_key_prefix: str = Field(default="dok", pattern=r"^[a-z]{2,8}$")
+    jwt_algorithms: str = Field(default="HS256", description="Accepted algorithms, comma-separated")
+    jwt_secret: SecretStr = SecretStr("")
+    jwt_public_key: SecretStr = SecretStr("")  # PEM text for RS*/ES*/PS* algorithms
+    jwt_public_key_file: str = ""
+    jwt_audience: str = "discussion-orchestrator"
+    jwt_issuer: str = ""
+    jwt_user_claim: str = "sub"
+    jwt_leeway_s: int = Field(default=30, ge=0, le=300)
+
+    # Reverse proxies in front of the API that set X-Forwarded-For/-Proto/-Host (0: none). The
+    # per-address limit and the demo mode's loopback check then see the real client address.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
+
+    # Rate limits, shared by every API process through Redis (limits' syntax, e.g. "600/minute").
+    rate_limit_enabled: bool = True
+    rate_limit_per_user: str = "600/minute"
+    rate_limit_per_address: str = "1200/minute"
+    rate_limit_create: str = "30/minute"
+    rate_limit_strategy: str = Field(
+        default="fixed-window", pattern="^(fixed-window|moving-window|sliding-window-counter)$"
+    )
+
+    # Quotas per user.
+    max_active_discussions_per_user: int = Field(default=20, ge=1)
+    max_messages_limit: int = Field(default=10_000, ge=1)
+    user_daily_spend_usd: float = Field(default=10.0, ge=0)
+    user_daily_tokens: int = Field(default=2_000_000, ge=0)
+
+    # WebSocket frames from clients.
+    ws_max_messages_per_s: float = Field(default=10.0, gt=0)
+    ws_message_burst: int = Field(default=20, ge=1)
+    ws_max_connections_per_user: int = Field(default=50, ge=1)
+
+    @model_validator(mode="after")
+    def _check_jwt(self) -> Settings:
+        algs = self.jwt_algorithm_list
+        unknown = [a for a in algs if a not in JWT_ALGORITHMS]
+        if unknown:
+            raise ValueError(f"JWT_ALGORITHMS has unsupported {unknown}; use {JWT_ALGORITHMS}")
+        secret = self.jwt_secret.get_secret_value()
+        if secret and len(secret.encode()) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 bytes")
+        return self
+
+    @property
+    def jwt_algorithm_list(self) -> list[str]:
+        """JWT_ALGORITHMS split on commas: the only algorithms a token may use."""
+        return [a.strip() for a in self.jwt_algorithms.split(",") if a.strip()]
     # Operations (docs/operations.md).
     log_format: str = Field(default="plain", pattern="^(plain|json)$")
     # A worker counts as live while its heartbeat is younger than this.

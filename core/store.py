@@ -217,6 +217,17 @@ class Store:
             self._parsed.popitem(last=False)
         return config, participants
 
+    def members(self, discussion_id: str) -> tuple[DiscussionConfig, list[Participant]]:
+        """The config and participants only (for access checks), in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.get(keys.session(discussion_id))
+        pipe.hgetall(keys.participants(discussion_id))
+        raw_cfg, raw_parts = pipe.execute()
+        if raw_cfg is None:
+            raise DiscussionNotFound(f"discussion {discussion_id} not found")
+        return (DiscussionConfig.model_validate_json(raw_cfg),
+                [Participant.model_validate_json(v) for v in raw_parts.values()])
+
     def session(self, discussion_id: str, *, message_limit: int = 100) -> Session:
         """The seed's Session view: config, participants, state and the latest messages."""
         snap = self.snapshot(discussion_id, message_limit)

@@ -101,6 +101,7 @@ def main() -> int:
     env.setdefault("PYTHONUNBUFFERED", "1")
     procs: dict[str, subprocess.Popen[bytes]] = {}
     redis_proc = ensure_redis(env, workdir)
+    headers = _auth_mode(env)
     port = int(env.get("SERVICE_PORT") or Settings().service_port)
     env["SERVICE_PORT"] = str(port)
     roles = procfile_roles(ROOT / "Procfile")
@@ -123,9 +124,9 @@ def main() -> int:
             _wait_healthy(env["EXECUTION_PLATFORM_URL"], procs)
         print(f"\nService: {base}   API docs: {base}/docs   ReDoc: {base}/redoc")
         if not args.no_demo:
-            did = _demo(base, on_platform="platform" in procs)
+            did = _demo(base, on_platform="platform" in procs, headers=headers)
             if args.exit_after_demo:
-                return _wait_demo(base, did)
+                return _wait_demo(base, did, headers)
         print("\nCtrl-C stops every process started here.")
         while True:
             for role, proc in procs.items():
@@ -161,14 +162,35 @@ def _wait_healthy(base: str, procs: dict[str, subprocess.Popen[bytes]]) -> None:
     raise SystemExit("the service did not become healthy within 60 s; see .run/*.log")
 
 
-def _demo(base: str, on_platform: bool = False) -> str:
+def _auth_mode(env: dict[str, str]) -> dict[str, str]:
+    """The demo runs with authentication off on loopback unless AUTH_ENABLED is configured; with
+    it on, a key for user `demo` is made and printed. The headers the demo requests carry."""
+    settings = Settings(redis_url=env["REDIS_URL"]) if env.get("REDIS_URL") else Settings()
+    if "auth_enabled" not in settings.model_fields_set:
+        env["AUTH_ENABLED"] = "false"
+        env.setdefault("SERVICE_HOST", "127.0.0.1")
+        print("* Authentication: off, serving loopback only (AUTH_ENABLED=true turns it on; "
+              "docs/security.md)")
+        return {}
+    if not settings.auth_enabled:
+        print("* Authentication: off (AUTH_ENABLED=false)")
+        return {}
+    from core.auth import create_api_key
+    from core.redis_client import make_redis
+
+    key = create_api_key(make_redis(settings), settings, "demo", "scripts/run.py")
+    print(f"* Authentication: on; an API key for user `demo`: {key}")
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _demo(base: str, on_platform: bool = False, headers: dict[str, str] | None = None) -> str:
     body = DEMO
     if on_platform:  # the same agents, run by the reference Execution Platform
         body = {**DEMO, "agents": [
             {**a, "provider": "execution_platform",
              "params": {"faults": {"latency_ms": a["params"]["latency_ms"]}}}
             for a in DEMO["agents"]]}
-    resp = requests.post(f"{base}/v1/discussions", json=body, timeout=10)
+    resp = requests.post(f"{base}/v1/discussions", json=body, headers=headers, timeout=10)
     resp.raise_for_status()
     did = resp.json()["id"]
     ws = base.replace("http://", "ws://")
@@ -176,16 +198,17 @@ def _demo(base: str, on_platform: bool = False) -> str:
     print(f"\nDemo discussion {did} is running ({len(DEMO['agents'])} {kind} agents, "
           f"{DEMO['max_rounds']} rounds):")
     print(f"  watch the page:  {base}/ui/discussions/{did}")
-    print(f"  session:         curl {base}/v1/discussions/{did}")
-    print(f"  transcript:      curl '{base}/v1/discussions/{did}/messages?limit=50'")
+    auth = "".join(f" -H '{k}: {v}'" for k, v in (headers or {}).items())
+    print(f"  session:         curl{auth} {base}/v1/discussions/{did}")
+    print(f"  transcript:      curl{auth} '{base}/v1/discussions/{did}/messages?limit=50'")
     print(f"  live stream:     {ws}/v1/discussions/{did}/stream")
     return did
 
 
-def _wait_demo(base: str, did: str) -> int:
+def _wait_demo(base: str, did: str, headers: dict[str, str] | None = None) -> int:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        session = requests.get(f"{base}/v1/discussions/{did}", timeout=5).json()
+        session = requests.get(f"{base}/v1/discussions/{did}", headers=headers, timeout=5).json()
         if session["status"] in ("completed", "failed", "cancelled"):
             print(f"Demo finished: {session['status']} ({session['stop_reason']}), "
                   f"{session['message_count']} messages")

@@ -67,6 +67,10 @@ def settings(redis_url: str, refplatform_server: tuple[str, object]) -> Settings
         step_time_limit_s=40,
         broker_visibility_timeout_s=60,
         cors_origins="http://localhost:3000",
+        # Existing tests run in the loopback demo mode; tests/test_security*.py turn these on.
+        auth_enabled=False,
+        service_host="127.0.0.1",
+        rate_limit_enabled=False,
     )
 
 

@@ -35,6 +35,8 @@ def gunicorn_two_workers(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, 
     port = embedded_redis.free_port()
     mdir = tmp_path / "metrics"
     env = {**os.environ, "REDIS_URL": redis_url, "PROMETHEUS_MULTIPROC_DIR": str(mdir),
+           # The loopback demo mode, without rate limits: this test counts requests.
+           "AUTH_ENABLED": "false", "SERVICE_HOST": "127.0.0.1", "RATE_LIMIT_ENABLED": "false",
            "LOG_LEVEL": "WARNING"}
     bindir = Path(sys.executable).parent
     proc = subprocess.Popen(

@@ -29,7 +29,8 @@ TIMINGS = {"step_slice_s": 0.5, "turn_deadline_s": 2.0, "lease_margin_s": 2.0,
 @pytest.fixture
 def isolated(redis_url: str) -> Iterator[tuple[Settings, object]]:
     settings = Settings(_env_file=None, redis_url=redis_url, redis_db=DB,  # type: ignore[call-arg]
-                        **TIMINGS)
+                        auth_enabled=False, service_host="127.0.0.1",  # the loopback demo mode
+                        rate_limit_enabled=False, **TIMINGS)
     client = make_redis(settings)
     client.flushdb()
     from api import create_app

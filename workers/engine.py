@@ -20,6 +20,7 @@ from enum import StrEnum
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
+from core import quotas
 from core.errors import AttemptsExhausted, Conflict, DiscussionNotFound, StaleLease
 from core.models import Message, Status, StopReason
 from core.settings import Settings
@@ -153,6 +154,7 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
         begun = _start(rt, did, token, snap, protocol, predict)
     ends = rt.clock() + settings.step_slice_s
     turns = 0
+    owner = snap.config.owner
     while snap.state.status == Status.ACTIVE:
         if protocol.reads_every_turn and turns:
             # Moderators act between turns (floor, mute): see their latest word.
@@ -176,6 +178,12 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
             action = Speak(proxy.participant_id, action.round)
         if turns >= settings.step_max_turns or rt.clock() >= ends:
             return Outcome.MORE
+        # Every action below calls an agent: not once the owner's daily budget is spent.
+        over_budget = owner and quotas.spend_exhausted(store.r, settings, owner)
+        if over_budget:
+            _finish(rt, did, token, snap,
+                    Finish(reason=StopReason.SPEND_QUOTA.value, outcome={"detail": over_budget}))
+            return Outcome.IDLE
         if isinstance(action, SpeakAll):
             done = parallel.speak_all(rt, did, token, snap, protocol, action)
             if done == parallel.DEFERRED:

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from core import quotas
 from core.clock import iso
 from core.errors import AgentError, Conflict
 from core.ids import new_id
@@ -79,6 +80,9 @@ def call_agent(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Parti
     if not reply.content.strip():
         raise AgentError("agent returned an empty reply", attempts=reply.attempts)
     accounting.settle(settings, reply, speaker.model)
+    if snap.config.owner:  # the owner's daily agent budget, charged once per obtained reply
+        quotas.charge(rt.store.r, settings, snap.config.owner, reply.cost_usd,
+                      reply.prompt_tokens + reply.completion_tokens)
     if backend.costly:
         rt.store.cache_reply(did, turn, reply.to_json())
     return reply

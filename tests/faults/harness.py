@@ -40,6 +40,10 @@ FAST_SETTINGS = {
     "RECONCILE_INTERVAL_S": "1",
     "RECONCILE_STALE_S": "2",
     "LOG_LEVEL": "WARNING",
+    # The loopback demo mode without rate limits: the scenarios drive the API hard.
+    "AUTH_ENABLED": "false",
+    "SERVICE_HOST": "127.0.0.1",
+    "RATE_LIMIT_ENABLED": "false",
 }
 
 

@@ -1,0 +1,44 @@
+"""Schemathesis against the service's own /openapi.json, every check, authentication on:
+no 5xx, every response matching the document, no undocumented status code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from core.auth import create_api_key
+
+HERE = Path(__file__).resolve().parent
+MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "40")
+
+
+def test_schemathesis_all_checks_clean(make_app, sec_settings, r, tmp_path) -> None:
+    # Steps are recorded, not run, so fuzzed discussions cost no agent work; generous quotas so
+    # the fuzzer reaches the views instead of the limits.
+    settings = sec_settings.model_copy(update={
+        "max_active_discussions_per_user": 100_000, "max_participants": 128})
+    from tests.security.conftest import serve
+
+    base, server, thread = serve(make_app(settings))
+    key = create_api_key(r, settings, "fuzzer")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "schemathesis.cli", "--config-file",
+             str(HERE / "schemathesis.toml"), "run", f"{base}/openapi.json",
+             "--checks", "all", "-H", f"Authorization: Bearer {key}",
+             "--max-examples", MAX_EXAMPLES, "--seed", "20261124", "--no-shrink",
+             "--workers", "1", "--request-timeout", "10"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        )
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    out = proc.stdout
+    starts = [i for i in (out.find("= ERRORS ="), out.find("= FAILURES =")) if i >= 0]
+    failures = out[min(starts):out.find("= WARNINGS =")] if starts else ""
+    tail = "\n".join(out.splitlines()[-40:])
+    print(tail)
+    assert proc.returncode == 0, failures[:20000] + tail + proc.stderr[-2000:]
+    assert "passed" in tail and "Failures:" not in tail
