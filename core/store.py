@@ -225,8 +225,8 @@ class Store:
         raw_cfg, raw_parts = pipe.execute()
         if raw_cfg is None:
             raise DiscussionNotFound(f"discussion {discussion_id} not found")
-        return (DiscussionConfig.model_validate_json(raw_cfg),
-                [Participant.model_validate_json(v) for v in raw_parts.values()])
+        config, participants = self._config_and_participants(discussion_id, raw_cfg, raw_parts)
+        return config, list(participants)
 
     def session(self, discussion_id: str, *, message_limit: int = 100) -> Session:
         """The seed's Session view: config, participants, state and the latest messages."""
