@@ -24,19 +24,21 @@ log = logging.getLogger(__name__)
 # Lost connections to Redis (state or broker) are transient: retry the whole step, which is
 # idempotent (fenced lease, turn-keyed commits).
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OperationalError)
+# Every turn-running task: acknowledged after it ran, retried with jittered backoff on transient
+# Redis/broker errors (safe: each is idempotent, fenced by lease and turn).
+RETRYING = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": True,
+    "retry_backoff_max": 30,
+    "retry_jitter": True,
+    "max_retries": 10,
+}
 
 
-@shared_task(
-    name=STEP_TASK,
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_backoff_max=30,
-    retry_jitter=True,
-    max_retries=10,
-)
+@shared_task(name=STEP_TASK, **RETRYING)
 def step(self: Task, discussion_id: str) -> str:
     """Run one slice of a discussion's turns; enqueue the next slice when work is left."""
     rt = runtime_for(self.app)
@@ -55,29 +57,13 @@ def step(self: Task, discussion_id: str) -> str:
     return f"{outcome.value} {discussion_id}" + (f" turn={turn}" if turn is not None else "")
 
 
-@shared_task(
-    name=HUMAN_TURN_TASK,
-    bind=True,
-    acks_late=True,
-    autoretry_for=(redis.ConnectionError, redis.TimeoutError),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=10,
-)
+@shared_task(name=HUMAN_TURN_TASK, **RETRYING)
 def human_turn_check(self: Task, discussion_id: str, deadline: str) -> str:
     """At a person's turn deadline: apply the discussion's timeout policy (idempotent)."""
     return human_turns.check(runtime_for(self.app), discussion_id, deadline)
 
 
-@shared_task(
-    name=PARALLEL_TURN_TASK,
-    bind=True,
-    acks_late=True,
-    autoretry_for=(redis.ConnectionError, redis.TimeoutError),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=10,
-)
+@shared_task(name=PARALLEL_TURN_TASK, **RETRYING)
 def parallel_turn(self: Task, discussion_id: str, turn: int, participant_id: str) -> str:
     """One agent's answer in a simultaneous round; the batch's last answer wakes a step."""
     return parallel.run_parallel_turn(runtime_for(self.app), discussion_id, turn,
