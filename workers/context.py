@@ -32,8 +32,8 @@ def _line(seq: int | None, name: str, kind: str, content: str) -> str:
 
 def render_transcript(messages: Sequence[Message]) -> str:
     """The window of messages as one delimited data block."""
-    lines = [_line(m.seq, m.participant_name, m.participant_type.value, m.content)
-             for m in messages]
+    # participant_type is a StrEnum: it formats as its value (and `.value` is a slow property).
+    lines = [_line(m.seq, m.participant_name, m.participant_type, m.content) for m in messages]
     return "\n".join([OPEN, *lines, CLOSE])
 
 
