@@ -17,6 +17,15 @@ from tests.faults.viewers import Viewer
 PRINTED: list[str] = []  # every report line of this process, for pytest's terminal summary
 
 
+
+def _start_all(c: Cluster, *, workers: int) -> None:
+    """Redis, the API, a beat (the reconciler) and `workers` Procfile-like workers."""
+    c.start_redis()
+    c.start_api()
+    c.start_beat()
+    for _ in range(workers):
+        c.start_worker()
+
 def _finish(c: Cluster, name: str, ids: list[str], started: float,
             viewers: list[Viewer] = (), **extra: object) -> Report:  # type: ignore[assignment]
     rep = audit(c.r, name, ids)
@@ -51,11 +60,7 @@ def kill9(n: int = 50, workers: int = 2, kill_every_s: float = 1.5, max_kills: i
     """a. kill -9 a worker's processes again and again while `n` discussions run."""
     rnd = random.Random(7)
     with Cluster() as c:
-        c.start_redis()
-        c.start_api()
-        c.start_beat()
-        for _ in range(workers):
-            c.start_worker()
+        _start_all(c, workers=workers)
         started = time.monotonic()
         ids = c.create(n, agents=3, rounds=4, latency_ms=latency_ms)
         kills = 0
@@ -86,11 +91,7 @@ def short_visibility(n: int = 3, latency_ms: int = 2500) -> Report:
 def redis_restart(n: int = 20, down_s: float = 3.0, latency_ms: int = 200) -> Report:
     """c. Stop Redis (append-only) mid-run and start it again; viewers watch throughout."""
     with Cluster(appendonly=True) as c:
-        c.start_redis()
-        c.start_api()
-        c.start_beat()
-        c.start_worker()
-        c.start_worker()
+        _start_all(c, workers=2)
         started = time.monotonic()
         ids = c.create(n, agents=3, rounds=3, latency_ms=latency_ms)
         viewers = [Viewer(c.api_url, did, deadline_s=150) for did in ids]
@@ -114,11 +115,7 @@ def redis_kill9(n: int = 20, down_s: float = 2.0, latency_ms: int = 200) -> Repo
     again (docs/guarantees.md), so they are not watched here.
     """
     with Cluster(appendonly=True) as c:
-        c.start_redis()
-        c.start_api()
-        c.start_beat()
-        c.start_worker()
-        c.start_worker()
+        _start_all(c, workers=2)
         started = time.monotonic()
         ids = c.create(n, agents=3, rounds=3, latency_ms=latency_ms)
         time.sleep(1.5)  # past the last fsync of the creations
@@ -137,11 +134,7 @@ def rolling_sigterm(n: int = 30, rotations: int = 4, every_s: float = 2.0,
                     latency_ms: int = 200) -> Report:
     """d. SIGTERM workers one after another, each replaced first, as a rolling deploy does."""
     with Cluster() as c:
-        c.start_redis()
-        c.start_api()
-        c.start_beat()
-        c.start_worker()
-        c.start_worker()
+        _start_all(c, workers=2)
         started = time.monotonic()
         ids = c.create(n, agents=3, rounds=2, latency_ms=latency_ms)
         shutdowns = []
