@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.settings import Settings
+from core.ground.settings import Settings
 
 RECONCILE_TASK = "discussion.reconcile"
 

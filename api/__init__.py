@@ -12,8 +12,8 @@ from flask_sock import Sock
 
 from api import errors, ops
 from api.extension import Orchestrator
-from core import logs, redact
-from core.settings import Settings
+from core.ground import logs, redact
+from core.ground.settings import Settings
 
 __version__ = "0.1.0"
 

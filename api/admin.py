@@ -6,9 +6,9 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from core import auth
-from core.redis_client import make_redis
-from core.settings import Settings
+from core.ground.settings import Settings
+from core.services import auth
+from core.storage.redis_client import make_redis
 
 
 @click.group("keys")

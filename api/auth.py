@@ -17,10 +17,10 @@ import logging
 from flask import Flask, g, request
 
 from api.extension import ext
-from core import access
-from core.auth import DEMO, Principal, authenticate
-from core.errors import Forbidden, StartupRefused, Unauthenticated
-from core.settings import Settings
+from core.ground.errors import Forbidden, StartupRefused, Unauthenticated
+from core.ground.settings import Settings
+from core.services import access
+from core.services.auth import DEMO, Principal, authenticate
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Batches: one template over many topics with a concurrency cap (see core.batches)."""
+"""Batches: one template over many topics with a concurrency cap (see core.operations.batches)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 
 from api.auth import current, owner
 from api.extension import ext
-from core import batches as service
-from core.batches import CreateBatch
-from core.models import ErrorBody
+from core.ground.models import ErrorBody
+from core.operations import batches as service
+from core.operations.batches import CreateBatch
 
 tag = Tag(name="batches", description="Many discussions from one template, capped")
 bp = APIBlueprint("batches", __name__, url_prefix="/v1/batches", abp_tags=[tag])

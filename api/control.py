@@ -1,7 +1,7 @@
-"""Lifecycle, moderation and votes: thin views over core.lifecycle, core.moderation, core.votes.
+"""Lifecycle, moderation and votes: thin views over the services of the same names.
 
 The acting participant named in the body (`by`, `participant_id`) must be the authenticated
-caller's own (core/access.py); lifecycle actions need `moderate` (the creator has it).
+caller's own (core/services/access.py); lifecycle actions need `moderate` (the creator has it).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from api.auth import current
 from api.discussions import idempotency_key, post_response
 from api.errors import validation_message
 from api.extension import ext
-from core import access, lifecycle, moderation, votes
-from core.control_models import (
+from core.ground.control_models import (
     ActionResult,
     CastVote,
     HeldList,
@@ -25,8 +24,9 @@ from core.control_models import (
     LifecycleBody,
     ModerationBody,
 )
-from core.errors import ParticipantNotFound, Unprocessable
-from core.models import DiscussionPath, ErrorBody, Message, Permission
+from core.ground.errors import ParticipantNotFound, Unprocessable
+from core.ground.models import DiscussionPath, ErrorBody, Message, Permission
+from core.services import access, lifecycle, moderation, votes
 
 tag = Tag(name="control", description="Pause, resume, cancel; moderate; vote")
 bp = APIBlueprint("control", __name__, url_prefix="/v1/discussions", abp_tags=[tag])

@@ -12,11 +12,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.auth import current
 from api.extension import ext
-from core import discussions as service
-from core.control_models import HeldMessage
-from core.errors import BadRequest
-from core.listing import ListFilter
-from core.models import (
+from core.ground.control_models import HeldMessage
+from core.ground.errors import BadRequest
+from core.ground.models import (
     CreateDiscussion,
     DiscussionList,
     DiscussionPath,
@@ -28,6 +26,8 @@ from core.models import (
     Session,
     Status,
 )
+from core.services import discussions as service
+from core.storage.listing import ListFilter
 
 tag = Tag(name="discussions", description="Create, read and delete discussions; post messages")
 bp = APIBlueprint("discussions", __name__, url_prefix="/v1/discussions", abp_tags=[tag])

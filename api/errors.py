@@ -10,7 +10,7 @@ from flask import Flask, Response, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from core.errors import OrchestratorError
+from core.ground.errors import OrchestratorError
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ import redis
 from flask import Flask, current_app
 from kombu.exceptions import OperationalError
 
-from core.discussions import Services
-from core.redis_client import make_redis
-from core.settings import Settings
-from core.store import Store
+from core.ground.settings import Settings
+from core.services.discussions import Services
+from core.storage.redis_client import make_redis
+from core.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Orchestrator:
         if self._backends is None:
             with self._lock:
                 if self._backends is None:
-                    from workers.backends import Backends
+                    from core.agents import Backends
 
                     self._backends = Backends(self.settings)
         return self._backends

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from api import __version__
 from api.extension import ext
 from api.ops import ops
-from core import health as checks
+from core.operations import health as checks
 
 bp = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")])
 SERVICE = "discussion-orchestrator"

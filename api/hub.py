@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import redis
 
-from core import keys
-from core.models import Event
-from core.store import decode_event
+from core.ground.models import Event
+from core.storage import keys
+from core.storage.store import decode_event
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import current
 from api.extension import ext
-from core import access, analytics, audit
-from core.models import DiscussionPath, ErrorBody, Permission
+from core.ground.models import DiscussionPath, ErrorBody, Permission
+from core.services import access, analytics
+from core.storage import audit
 
 tag = Tag(name="analytics", description="Statistics, export and audit log of a discussion")
 bp = APIBlueprint("insights", __name__, url_prefix="/v1/discussions", abp_tags=[tag])

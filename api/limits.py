@@ -14,8 +14,8 @@ from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 
 from api import auth
 from api.errors import error_response
-from core import keys
-from core.settings import Settings
+from core.ground.settings import Settings
+from core.storage import keys
 
 
 def address_key() -> str:

@@ -48,7 +48,7 @@ class DocumentedApp(OpenAPI):
         components["securitySchemes"] = SECURITY_SCHEMES
         schemas = components.setdefault("schemas", {})
         if "ErrorBody" not in schemas:
-            from core.models import ErrorBody
+            from core.ground.models import ErrorBody
 
             schemas["ErrorBody"] = ErrorBody.model_json_schema()
         self._apply_limits(schemas)
@@ -84,7 +84,7 @@ class DocumentedApp(OpenAPI):
 
             schemas["Protocol"]["enum"] = [p.value for p in supported()]
         # flask-openapi3's schema model drops `propertyNames`; put the metadata rules back.
-        from core.models import CREATE_METADATA_SCHEMA, POST_METADATA_SCHEMA
+        from core.ground.models import CREATE_METADATA_SCHEMA, POST_METADATA_SCHEMA
 
         for name, rule in (("CreateDiscussion", CREATE_METADATA_SCHEMA),
                            ("PostMessage", POST_METADATA_SCHEMA)):

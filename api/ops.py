@@ -11,10 +11,10 @@ from flask import Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from api.extension import ext
-from core import logs, metrics
-from core.ops import OpsCollector
-from core.redis_client import make_redis
-from core.settings import Settings
+from core.ground import logs, metrics
+from core.ground.settings import Settings
+from core.operations.ops import OpsCollector
+from core.storage.redis_client import make_redis
 
 REQUEST_ID_HEADER = "X-Request-ID"
 

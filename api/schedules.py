@@ -1,4 +1,4 @@
-"""Schedules: recurring discussions from a template (see core.schedules)."""
+"""Schedules: recurring discussions from a template (see core.operations.schedules)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 
 from api.auth import current, owner
 from api.extension import ext
-from core import schedules as service
-from core.models import ErrorBody
-from core.schedules import CreateSchedule, Schedule, UpdateSchedule
+from core.ground.models import ErrorBody
+from core.operations import schedules as service
+from core.operations.schedules import CreateSchedule, Schedule, UpdateSchedule
 
 tag = Tag(name="schedules", description="Recurring discussions fired by Celery beat")
 bp = APIBlueprint("schedules", __name__, url_prefix="/v1/schedules", abp_tags=[tag])

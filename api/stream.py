@@ -35,13 +35,15 @@ from simple_websocket import ConnectionClosed
 from api.auth import current
 from api.extension import Orchestrator, ext
 from api.hub import Subscription
-from core import access, keys, metrics, quotas
-from core import discussions as service
-from core.auth import Principal
-from core.errors import DiscussionNotFound, OrchestratorError
-from core.ids import new_id
-from core.models import Event, Permission, PostMessage
-from core.store import stream_id_key
+from core.ground import metrics
+from core.ground.errors import DiscussionNotFound, OrchestratorError
+from core.ground.ids import new_id
+from core.ground.models import Event, Permission, PostMessage
+from core.services import access
+from core.services import discussions as service
+from core.services.auth import Principal
+from core.storage import keys, quotas
+from core.storage.store import stream_id_key
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, redirect, send_from_directory
 
-from core.errors import BadRequest
+from core.ground.errors import BadRequest
 
 STATIC = Path(__file__).with_name("ui_static")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from bench.harness import Env, group_cpu_s, start_worker, wait_until
 from bench.stats import Turn, TurnStats, turn_stats
-from core import keys
-from core.discussions import Services, create_discussion
-from core.models import AgentInput, CreateDiscussion
-from core.redis_client import make_redis
-from core.settings import Settings
-from core.store import Store
+from core.ground.models import AgentInput, CreateDiscussion
+from core.ground.settings import Settings
+from core.services.discussions import Services, create_discussion
+from core.storage import keys
+from core.storage.redis_client import make_redis
+from core.storage.store import Store
 from workers.celery_app import create_celery
 from workers.runtime import STEP_TASK
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from bench.engine_bench import create_discussions
 from bench.harness import PY, ROOT, Env, group_cpu_s, start_api, start_worker
 from bench.stats import percentile
-from core import keys
-from core.settings import Settings
+from core.ground.settings import Settings
+from core.storage import keys
 from workers.celery_app import create_celery
 from workers.runtime import STEP_TASK
 

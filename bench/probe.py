@@ -22,7 +22,7 @@ from workers.runtime import runtime_for
 _turns: list[tuple[str, int, float, float]] = []
 
 
-def _record(did: str, message) -> None:  # noqa: ANN001 - a core.models.Message
+def _record(did: str, message) -> None:  # noqa: ANN001 - a core.ground.models.Message
     _turns.append((did, message.seq or 0, time.time(), time.perf_counter()))
 
 

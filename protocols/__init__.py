@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.errors import Unprocessable
-from core.models import Protocol
+from core.ground.errors import Unprocessable
+from core.ground.models import Protocol
 from protocols.base import (
     Action,
     BaseProtocol,

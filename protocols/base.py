@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from core.models import (
+from core.ground.models import (
     DiscussionConfig,
     DiscussionState,
     Message,

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from core.models import (
+from core.ground.models import (
     ConsensusRules,
     Decision,
     DecisionRule,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from core.models import Message, Participant, Protocol
+from core.ground.models import Message, Participant, Protocol
 from protocols.base import Action, BaseProtocol, Speak, View
 
 

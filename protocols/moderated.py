@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from core.models import Message, Participant, Permission, Protocol, StopReason
+from core.ground.models import Message, Participant, Permission, Protocol, StopReason
 from protocols.base import (
     Action,
     BaseProtocol,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from core.models import Participant, Protocol
+from core.ground.models import Participant, Protocol
 from protocols.base import Action, BaseProtocol, Speak, SpeakAll, View, WaitForHuman
 
 

@@ -19,14 +19,14 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from core.discussions import Services, create_discussion
-from core.models import CreateDiscussion
-from core.redis_client import make_redis
-from core.settings import Settings
-from core.store import Store
+from core.agents import Backends
+from core.ground.models import CreateDiscussion
+from core.ground.settings import Settings
+from core.services.discussions import Services, create_discussion
+from core.storage.redis_client import make_redis
+from core.storage.store import Store
 from refplatform import create_app as create_platform
 from scripts import embedded_redis
-from workers.backends import Backends
 from workers.engine import Outcome, Runtime, run_step
 
 AGENTS = [

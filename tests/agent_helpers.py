@@ -6,11 +6,11 @@ from typing import Any
 
 import requests
 
-from core.discussions import Services, create_discussion
-from core.models import CreateDiscussion, Participant, ParticipantType
-from core.settings import Settings
-from core.store import Store
-from workers.backends import Backends, TurnRequest
+from core.agents import Backends, TurnRequest
+from core.ground.models import CreateDiscussion, Participant, ParticipantType
+from core.ground.settings import Settings
+from core.services.discussions import Services, create_discussion
+from core.storage.store import Store
 from workers.engine import Outcome, Runtime, run_step
 
 

@@ -10,9 +10,9 @@ import pytest
 import redis
 from werkzeug.serving import make_server
 
-from core.redis_client import make_redis
-from core.settings import Settings
-from core.store import Store
+from core.ground.settings import Settings
+from core.storage.redis_client import make_redis
+from core.storage.store import Store
 from scripts import embedded_redis
 
 

@@ -12,7 +12,7 @@ from flask import request
 from flask_openapi3 import APIBlueprint
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.models import DiscussionPath
+from core.ground.models import DiscussionPath
 
 
 class HoldBody(BaseModel):

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from core.clock import iso
-from core.models import (
+from core.ground.clock import iso
+from core.ground.models import (
     DiscussionConfig,
     DiscussionState,
     Message,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from core import keys
-from core.store import Store
+from core.storage import keys
+from core.storage.store import Store
 from protocols import View, get_protocol
 from tests.agent_helpers import calls, create, ep_agent, openai_agent, run_to_end, runtime, tuned
 from workers import turns
@@ -110,9 +110,9 @@ def test_accounting_totals_match_the_messages(settings, store, platform):
 
 
 def test_orchestration_calls_are_counted_through_the_commit(settings, store, platform):
-    from core.store import Commit
+    from core.agents import AgentReply
+    from core.storage.store import Commit
     from workers import accounting
-    from workers.backends import AgentReply
 
     rt = runtime(settings, store)
     did = create(rt, {"topic": "Selector", "agents": [{"persona": "A"}], "max_rounds": 1})
@@ -147,8 +147,8 @@ def test_streaming_agent_sends_deltas_and_commits_once(settings, store, platform
 
 
 def test_a_backend_bug_fails_the_turn_instead_of_stranding_the_discussion(settings, store):
-    from workers.backends import Backends
-    from workers.backends.simulated import SimulatedBackend
+    from core.agents import Backends
+    from core.agents.simulated import SimulatedBackend
 
     class Buggy(SimulatedBackend):
         name = "buggy"

@@ -8,9 +8,11 @@ import logging
 
 import requests
 
-from core import audit, keys, logs, retention
-from core.models import Message
-from core.settings import Settings
+from core.ground import logs
+from core.ground.models import Message
+from core.ground.settings import Settings
+from core.operations import retention
+from core.storage import audit, keys
 from tests.helpers import agent_body, wait_for
 
 
@@ -94,13 +96,13 @@ def test_listing_filters_and_cursor(client, r) -> None:
 
 
 def test_retention_removes_every_key(live_server, r, settings) -> None:
-    from core.store import Store
+    from core.storage.store import Store
 
     did = _finished(live_server)
     store = Store(r)
     st = store.state(did).status.value
     if st != "completed":  # a person's turn is pending: end it so it counts as finished
-        from core.lifecycle_ops import cancel
+        from core.services.lifecycle_ops import cancel
 
         assert cancel(store, did, actor="test")
     assert any(did in k for k in r.scan_iter(count=1000))
@@ -170,8 +172,8 @@ def test_plain_log_lines_keep_the_seed_format() -> None:
 
 
 def test_beat_tick_sweeps_expired_discussions(client, r, settings) -> None:
-    from core.lifecycle_ops import cancel
-    from core.store import Store
+    from core.services.lifecycle_ops import cancel
+    from core.storage.store import Store
     from workers.celery_app import create_celery
 
     did = client.post("/v1/discussions", json=agent_body(1)).json["id"]

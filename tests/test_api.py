@@ -7,7 +7,7 @@ import json
 import pytest
 import redis
 
-from core import keys
+from core.storage import keys
 from tests.helpers import agent_body
 
 SEED_CREATE = {
@@ -208,7 +208,7 @@ def test_redis_down_fails_fast_with_503(settings) -> None:
     import time
 
     from api import create_app
-    from core.redis_client import make_redis
+    from core.storage.redis_client import make_redis
 
     dead = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1"})
     app = create_app({"TESTING": True}, settings=dead, redis_client=make_redis(dead),

@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from core.errors import AgentError, ServiceUnavailable, Unprocessable
-from core.ids import new_id
-from core.settings import Settings
+from core.agents import Backends
+from core.agents.http import HttpCaller, retry_after_s
+from core.ground.errors import AgentError, ServiceUnavailable, Unprocessable
+from core.ground.ids import new_id
+from core.ground.settings import Settings
 from scripts.embedded_redis import free_port
 from tests.agent_helpers import calls, participant, tuned, turn_request
-from workers.backends import Backends
-from workers.backends.http import HttpCaller, retry_after_s
 
 
 class Sleeps(list[float]):

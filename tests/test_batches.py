@@ -7,8 +7,8 @@ import time
 
 import requests
 
-from core import keys
-from core.models import Status
+from core.ground.models import Status
+from core.storage import keys
 from tests.helpers import agent_body, wait_for
 
 TERMINAL = {s.value for s in Status if s.terminal}

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 import celeryconfig
-from core.settings import Settings
+from core.ground.settings import Settings
 
 
 def _settings(**kw: object) -> Settings:

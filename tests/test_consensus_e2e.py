@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.store import Store
+from core.storage.store import Store
 from tests.e2e import Api, people, two_agents_and_john
 from tests.helpers import wait_for
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from core.settings import Settings
+from core.ground.settings import Settings
 from scripts import embedded_redis
 from workers.celery_app import create_celery
 from workers.runtime import STEP_TASK

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from core.store import Store
+from core.storage.store import Store
 from tests.e2e import Api, people, two_agents_and_john
 
 

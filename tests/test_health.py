@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core.redis_client import make_redis
-from core.settings import Settings
+from core.ground.settings import Settings
+from core.storage.redis_client import make_redis
 from scripts import embedded_redis
 from tests.helpers import wait_for
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from core.store import Store
+from core.storage.store import Store
 from tests.e2e import Api, people, two_agents_and_john
 from tests.helpers import wait_for
 
@@ -101,7 +101,7 @@ def test_bad_human_turn_settings_are_422(client) -> None:
 def test_waiting_survives_without_the_check_task(live_server: str, store: Store,
                                                  settings) -> None:
     """The reconciler path: with the scheduled check lost, expire_if_due applies the policy."""
-    from workers.backends import Backends
+    from core.agents import Backends
     from workers.engine import Runtime
     from workers.human_turns import expire_if_due
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core import keys
+from core.storage import keys
 
 
 def test_layout_matches_the_seed() -> None:

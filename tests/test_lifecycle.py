@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from core.store import Store
+from core.storage.store import Store
 from tests.e2e import Api
 from tests.helpers import agent_body, wait_for
 

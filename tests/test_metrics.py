@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from core import metrics
+from core.ground import metrics
 from scripts import embedded_redis
 from tests.helpers import agent_body, wait_for
 

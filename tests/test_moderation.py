@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.store import Store
+from core.storage.store import Store
 from tests.e2e import Api, people
 from tests.helpers import wait_for
 
@@ -105,7 +105,7 @@ def test_mute_unmute_and_floor_state(client, store: Store) -> None:
     kinds = [(e.data["action"], e.data.get("participant_id")) for e in
              store.events_after(did, "0") if e.type == "moderation"]
     assert kinds == [("mute", john), ("unmute", john), ("floor", john)]
-    from core import audit
+    from core.storage import audit
 
     logged = [(e["action"], e["actor"], e["target"]) for e in audit.entries(store.r, did)
               if e["action"].startswith("moderation.")]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core import keys
-from core.clock import iso
-from core.models import Message, ParticipantType, Protocol, Status
-from core.settings import Settings
-from core.store import Commit, Store
+from core.agents import AgentReply, Backends, TurnRequest
+from core.ground.clock import iso
+from core.ground.models import Message, ParticipantType, Protocol, Status
+from core.ground.settings import Settings
+from core.storage import keys
+from core.storage.store import Commit, Store
 from tests.helpers import agent, config, human
-from workers.backends import AgentReply, Backends, TurnRequest
 from workers.engine import Outcome, Runtime, run_step
 
 STARTED = {"turn": 1, "round": 1, "participant_id": "a2", "participant_name": "a2"}

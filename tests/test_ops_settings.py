@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from core import keys
-from core.settings import Settings
+from core.ground.settings import Settings
+from core.storage import keys
 
 
 @pytest.mark.parametrize("field, value", [

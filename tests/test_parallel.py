@@ -3,7 +3,7 @@ the step commits the batch in listed order; re-runs and duplicates change nothin
 
 from __future__ import annotations
 
-from core.store import Store
+from core.storage.store import Store
 from tests.agent_helpers import create, run_to_end, runtime
 from workers.engine import Outcome, run_step
 from workers.parallel import run_parallel_turn

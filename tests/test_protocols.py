@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import Unprocessable
-from core.models import ParticipantType, Permission, Protocol, StopReason
+from core.ground.errors import Unprocessable
+from core.ground.models import ParticipantType, Permission, Protocol, StopReason
 from protocols import Finish, Speak, View, WaitForHuman, get_protocol
 from protocols.free_form import FreeForm
 from protocols.round_robin import RoundRobin

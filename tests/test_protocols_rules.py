@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from core.models import (
+from core.ground.models import (
     ConsensusRules,
     Decision,
     DecisionRule,

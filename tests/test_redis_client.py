@@ -1,4 +1,4 @@
-"""The pool's connection check under gevent (core.redis_client.Connection).
+"""The pool's connection check under gevent (core.storage.redis_client.Connection).
 
 Runs in a child process because the check only differs once gevent has patched `select`, which
 must not happen in the test process itself.
@@ -18,9 +18,9 @@ CHILD = textwrap.dedent("""
     monkey.patch_all()
     import sys, time
     import redis
-    from core.redis_client import Connection, _native_poll
-    from core.settings import Settings
-    from core.redis_client import make_redis
+    from core.storage.redis_client import Connection, _native_poll
+    from core.ground.settings import Settings
+    from core.storage.redis_client import make_redis
 
     url = sys.argv[1]
     assert _native_poll() is not None, "gevent patched select, so the native poll is used"
@@ -65,8 +65,8 @@ def test_pool_check_under_gevent_refuses_dirty_and_closed_connections(redis_url:
 def test_rediss_and_unix_urls_keep_redis_py_connection_classes() -> None:
     import redis
 
-    from core.redis_client import Connection, make_redis
-    from core.settings import Settings
+    from core.ground.settings import Settings
+    from core.storage.redis_client import Connection, make_redis
 
     tls = make_redis(Settings(redis_url="rediss://127.0.0.1:1/0")).connection_pool
     assert tls.connection_class is redis.SSLConnection
@@ -80,7 +80,7 @@ def test_connections_still_report_redis_py_version_once_it_is_cached(settings) -
     import redis
     import redis.utils
 
-    from core.redis_client import make_redis
+    from core.storage.redis_client import make_redis
 
     client = make_redis(settings)
     client.ping()

@@ -7,14 +7,14 @@ import time
 import pytest
 import redis
 
-from core import keys
-from core.errors import AgentError
-from core.models import Status
-from core.settings import Settings
-from core.store import Store
+from core.agents import AgentReply, Backends, TurnRequest
+from core.ground.errors import AgentError
+from core.ground.models import Status
+from core.ground.settings import Settings
+from core.storage import keys
+from core.storage.store import Store
 from tests.helpers import agent, agent_body, config, wait_for
 from workers import reconciler
-from workers.backends import AgentReply, Backends, TurnRequest
 from workers.engine import Outcome, Runtime, run_step
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from core import keys
-from core.redis_client import make_redis
-from core.settings import Settings
+from core.ground.settings import Settings
+from core.storage import keys
+from core.storage.redis_client import make_redis
 from tests.e2e import people, two_agents_and_john
 from tests.helpers import wait_for
 

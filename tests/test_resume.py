@@ -18,10 +18,10 @@ import websocket
 from werkzeug.serving import make_server
 
 from api.extension import HUB_CLIENT_NAME
-from core.clock import iso
-from core.models import Message, ParticipantType, Status
-from core.settings import Settings
-from core.store import Commit, Store
+from core.ground.clock import iso
+from core.ground.models import Message, ParticipantType, Status
+from core.ground.settings import Settings
+from core.storage.store import Commit, Store
 from tests.helpers import agent, config, human, wait_for
 
 

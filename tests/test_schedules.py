@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from core import keys, schedules
-from core.discussions import Services
-from core.schedules import CreateSchedule
+from core.agents import Backends
+from core.operations import schedules
+from core.operations.schedules import CreateSchedule
+from core.services.discussions import Services
+from core.storage import keys
 from tests.helpers import agent_body, wait_for
-from workers.backends import Backends
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import redis
 
-from core import keys
-from core.clock import iso
-from core.errors import Conflict, DiscussionNotFound, StaleLease
-from core.models import Message, ParticipantType, Status
-from core.store import Commit, Store
+from core.ground.clock import iso
+from core.ground.errors import Conflict, DiscussionNotFound, StaleLease
+from core.ground.models import Message, ParticipantType, Status
+from core.storage import keys
+from core.storage.store import Commit, Store
 from tests.helpers import agent, config, human
 
 

@@ -6,9 +6,9 @@ import json
 
 import redis
 
-from core import keys
-from core.models import Status
-from core.store import Store
+from core.ground.models import Status
+from core.storage import keys
+from core.storage.store import Store
 from tests.helpers import agent, config, human
 
 

@@ -137,7 +137,7 @@ def test_network_cut_and_resync_after_trimmed_events(live_server: str, page: Pag
     """The network goes away (all sockets cut, reconnects refused) while the discussion runs and
     its retained events are trimmed: the page reconnects, is told to resync, and still shows
     every message exactly once."""
-    from core import keys
+    from core.storage import keys
     from tests.tcp_proxy import TcpProxy
 
     host, port = live_server.removeprefix("http://").split(":")
@@ -182,9 +182,9 @@ def test_streamed_text_grows_in_place_then_becomes_the_message(live_server: str,
                                                                store) -> None:
     """`message_delta` events (from a streaming agent) grow one draft; the committed message of
     that turn replaces it in place."""
-    from core.clock import iso
-    from core.models import Message, ParticipantType
-    from core.store import Commit
+    from core.ground.clock import iso
+    from core.ground.models import Message, ParticipantType
+    from core.storage.store import Commit
 
     session = requests.post(f"{live_server}/v1/discussions", json={
         "topic": "Streaming", "protocol": "round_robin",

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.models import Participant
-from core.settings import Settings
-from core.usage import TOTAL
-from workers.backends.base import AgentReply
+from core.agents.base import AgentReply
+from core.ground.models import Participant
+from core.ground.settings import Settings
+from core.ground.usage import TOTAL
 
 
 def price_usd(settings: Settings, model: str | None, prompt_tokens: int,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from celery import Celery
 
 import celeryconfig
-from core.redis_client import cache_lib_version
-from core.settings import Settings
+from core.ground.settings import Settings
+from core.storage.redis_client import cache_lib_version
 
 
 def create_celery(settings: Settings | None = None) -> Celery:

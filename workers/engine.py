@@ -20,11 +20,12 @@ from enum import StrEnum
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
-from core import quotas
-from core.errors import AttemptsExhausted, Conflict, DiscussionNotFound, StaleLease
-from core.models import Message, Status, StopReason
-from core.settings import Settings
-from core.store import Commit, CommitResult, Snapshot, Store
+from core.agents import Backends
+from core.ground.errors import AttemptsExhausted, Conflict, DiscussionNotFound, StaleLease
+from core.ground.models import Message, Status, StopReason
+from core.ground.settings import Settings
+from core.storage import quotas
+from core.storage.store import Commit, CommitResult, Snapshot, Store
 from protocols import (
     BaseProtocol,
     Choose,
@@ -37,7 +38,6 @@ from protocols import (
 )
 from workers import human_turns, moderator, parallel
 from workers import turns as turns_mod
-from workers.backends import Backends
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 When a person's turn comes, the step records `waiting_for_human` with `waiting_for` and
 `wait_deadline`, emits the event, schedules a check at the deadline and returns. A post from
-that person ends the wait (core.discussions). At the deadline `expire_if_due` applies the
+that person ends the wait (core.services.discussions). At the deadline `expire_if_due` applies the
 discussion's `human_turn_policy`:
 
 - `skip`: the turn passes (the turn counter advances, no message), the discussion goes on;
@@ -22,10 +22,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from core.clock import iso
-from core.errors import Conflict, DiscussionNotFound, StaleLease
-from core.models import HumanTurnPolicy, Participant, Status
-from core.store import Commit, Snapshot
+from core.ground.clock import iso
+from core.ground.errors import Conflict, DiscussionNotFound, StaleLease
+from core.ground.models import HumanTurnPolicy, Participant, Status
+from core.storage.store import Commit, Snapshot
 from protocols import View, WaitForHuman, get_protocol
 
 if TYPE_CHECKING:

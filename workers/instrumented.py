@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from core import logs, metrics
-from core.settings import Settings
+from core.agents import AgentReply, Backends, TurnRequest
+from core.ground import logs, metrics
+from core.ground.settings import Settings
 from workers import accounting
-from workers.backends import AgentReply, Backends, TurnRequest
 
 
 class InstrumentedBackend:

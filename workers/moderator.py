@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.errors import AgentError, StaleLease
-from core.models import Status
-from core.store import Commit, Snapshot
-from core.usage import ORCHESTRATION
+from core.ground.errors import AgentError, StaleLease
+from core.ground.models import Status
+from core.ground.usage import ORCHESTRATION
+from core.storage.store import Commit, Snapshot
 from protocols import BaseProtocol, Choose
 from protocols.moderated import END, parse_choice
 from workers import accounting

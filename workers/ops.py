@@ -16,9 +16,10 @@ from typing import Any
 import redis
 from celery import Celery, bootsteps, signals
 
-from core import logs, metrics, ops
-from core.redis_client import make_redis
-from core.settings import Settings
+from core.ground import logs, metrics
+from core.ground.settings import Settings
+from core.operations import ops
+from core.storage.redis_client import make_redis
 from workers.ops_tasks import TICK_TASK
 from workers.runtime import STEP_TASK, runtime_for
 

@@ -7,8 +7,8 @@ import logging
 import redis
 from celery import Celery, Task, shared_task
 
-from core import batches, retention, schedules
-from core.discussions import Services
+from core.operations import batches, retention, schedules
+from core.services.discussions import Services
 from workers.runtime import runtime_for
 
 log = logging.getLogger(__name__)

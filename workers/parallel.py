@@ -18,11 +18,11 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from core.errors import AgentError, DiscussionNotFound, StaleLease
-from core.models import Participant, Status
-from core.store import Commit, Snapshot
+from core.agents import AgentReply
+from core.ground.errors import AgentError, DiscussionNotFound, StaleLease
+from core.ground.models import Participant, Status
+from core.storage.store import Commit, Snapshot
 from protocols import BaseProtocol, SpeakAll, get_protocol
-from workers.backends import AgentReply
 from workers.turns import (
     call_agent,
     commit_reply,

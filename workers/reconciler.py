@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core import progress
-from core.models import Status
+from core.ground.models import Status
+from core.storage import progress
 from workers.engine import Runtime
 
 log = logging.getLogger(__name__)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from celery import Celery
 
-from core.redis_client import make_redis
-from core.settings import Settings
-from core.store import Store
-from workers.backends import Backends
+from core.agents import Backends
+from core.ground.settings import Settings
+from core.storage.redis_client import make_redis
+from core.storage.store import Store
 from workers.engine import Runtime
 from workers.instrumented import InstrumentedBackends
 

@@ -9,7 +9,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError
 
-from core import logs
+from core.ground import logs
 from workers import engine, human_turns, parallel, reconciler
 from workers.runtime import (
     HUMAN_TURN_TASK,

@@ -7,16 +7,16 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from core import quotas
-from core.clock import iso
-from core.errors import AgentError, Conflict
-from core.ids import new_id
-from core.models import Message, Participant, ParticipantType, Status, StopReason
-from core.store import Commit, Snapshot
+from core.agents import AgentReply, TurnRequest
+from core.agents.context import bounded_window, build_messages
+from core.ground.clock import iso
+from core.ground.errors import AgentError, Conflict
+from core.ground.ids import new_id
+from core.ground.models import Message, Participant, ParticipantType, Status, StopReason
+from core.storage import quotas
+from core.storage.store import Commit, Snapshot
 from protocols import BaseProtocol, Speak, View
 from workers import accounting
-from workers.backends import AgentReply, TurnRequest
-from workers.context import bounded_window, build_messages
 from workers.deltas import DeltaPublisher
 
 if TYPE_CHECKING:

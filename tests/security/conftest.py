@@ -13,8 +13,8 @@ import redis
 from pydantic import SecretStr
 from werkzeug.serving import make_server
 
-from core.auth import create_api_key
-from core.settings import Settings
+from core.ground.settings import Settings
+from core.services.auth import create_api_key
 
 JWT_SECRET = "s3cret-for-tests-only-0123456789abcdef"
 ISSUER = "https://issuer.test"

@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from api.auth import check_startup
-from core import keys
-from core.auth import list_api_keys, revoke_api_key
-from core.errors import StartupRefused
-from core.settings import Settings
+from core.ground.errors import StartupRefused
+from core.ground.settings import Settings
+from core.services.auth import list_api_keys, revoke_api_key
+from core.storage import keys
 from scripts import embedded_redis
 from tests.helpers import agent_body
 from tests.security.conftest import JWT_SECRET, make_jwt

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.auth import create_api_key
+from core.services.auth import create_api_key
 
 HERE = Path(__file__).resolve().parent
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "40")

@@ -12,12 +12,12 @@ import pytest
 import redis
 import requests
 
-from core import keys, quotas
-from core.auth import create_api_key
-from core.store import Store
+from core.agents import Backends
+from core.services.auth import create_api_key
+from core.storage import keys, quotas
+from core.storage.store import Store
 from scripts import embedded_redis
 from tests.helpers import agent_body, wait_for
-from workers.backends import Backends
 from workers.engine import Runtime, run_step
 
 ROOT = Path(__file__).resolve().parents[2]

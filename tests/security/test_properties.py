@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from core import redact
+from core.ground import redact
 from tests.helpers import agent_body
 from tests.security.conftest import make_jwt
 

@@ -134,7 +134,7 @@ def test_expired_token_closes_4401(make_app, sec_settings, sec_client, users) ->
 
 
 def test_revoked_key_cannot_post_on_an_open_socket(sec_client, sec_server, users, r) -> None:
-    from core.auth import revoke_api_key
+    from core.services.auth import revoke_api_key
 
     body = {**agent_body(1, 1), "protocol": "free_form",
             "humans": [{"user_id": "wade", "name": "Wade"}]}
