@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import StrEnum
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
-from core.agents import Backends
 from core.ground.errors import AttemptsExhausted, Conflict, DiscussionNotFound, StaleLease
-from core.ground.models import Message, Status, StopReason
-from core.ground.settings import Settings
+from core.ground.models import Status, StopReason
 from core.storage import quotas
-from core.storage.store import Commit, CommitResult, Snapshot, Store
+from core.storage.store import Commit, CommitResult, Snapshot
 from protocols import (
     BaseProtocol,
     Choose,
@@ -38,6 +33,7 @@ from protocols import (
 )
 from workers import human_turns, moderator, parallel
 from workers import turns as turns_mod
+from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +46,6 @@ class Outcome(StrEnum):
     BUSY = "busy"  # another step holds the lease; it will carry on
     GONE = "gone"  # the discussion was deleted
     STALE = "stale"  # our lease was taken over; the newer step carries on
-
-
-@dataclass
-class Runtime:
-    """The I/O a step uses, passed in so tests can hand in real or fake parts."""
-
-    settings: Settings
-    store: Store
-    backends: Backends
-    enqueue: Callable[[str], None]
-    clock: Callable[[], float] = time.monotonic
-    on_turn: Callable[[str, Message], None] | None = field(default=None)
-    # Schedules the deadline check of a person's turn: (discussion id, deadline ISO, delay s).
-    schedule_check: Callable[[str, str, float], None] | None = field(default=None)
-    wall_clock: Callable[[], float] = time.time
-    # Sends one agent's answer of a simultaneous round to a task: (discussion id, turn, agent id).
-    dispatch_parallel: Callable[[str, int, str], None] | None = field(default=None)
 
 
 def run_step(rt: Runtime, discussion_id: str) -> Outcome:

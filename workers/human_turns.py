@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from core.ground.clock import iso
 from core.ground.errors import Conflict, DiscussionNotFound, StaleLease
 from core.ground.models import HumanTurnPolicy, Participant, Status
 from core.storage.store import Commit, Snapshot
 from protocols import View, WaitForHuman, get_protocol
-
-if TYPE_CHECKING:
-    from workers.engine import Runtime
+from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

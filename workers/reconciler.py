@@ -25,7 +25,8 @@ from datetime import datetime
 
 from core.ground.models import Status
 from core.storage import progress
-from workers.engine import Runtime
+from workers.human_turns import expire_if_due
+from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ def _age_s(updated_at: str, now: float) -> float:
 
 def expire_human_turn(rt: Runtime, discussion_id: str) -> bool:
     """Apply the timeout policy of an overdue human turn (after restarts lost its check task)."""
-    from workers.human_turns import expire_if_due
-
     return bool(expire_if_due(rt, discussion_id))
 
 

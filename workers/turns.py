@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from core.agents import AgentReply, TurnRequest
 from core.agents.context import bounded_window, build_messages
@@ -18,9 +17,7 @@ from core.storage.store import Commit, Snapshot
 from protocols import BaseProtocol, Speak, View
 from workers import accounting
 from workers.deltas import DeltaPublisher
-
-if TYPE_CHECKING:
-    from workers.engine import Runtime
+from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

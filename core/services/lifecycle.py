@@ -10,16 +10,12 @@ Every change is a `status` event on the stream. An illegal transition raises Con
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from core.ground.errors import Conflict
 from core.ground.models import Participant, Status, StopReason
+from core.services.context import Services
 from core.storage import audit
 from core.storage.store import Commit
 from protocols import View, get_protocol
-
-if TYPE_CHECKING:
-    from core.services.discussions import Services
 
 NON_TERMINAL = frozenset({Status.PENDING, Status.ACTIVE, Status.WAITING_FOR_HUMAN,
                           Status.PAUSED})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from core.ground.clock import iso
 from core.ground.control_models import HeldMessage, ModerationBody
@@ -18,11 +17,9 @@ from core.ground.ids import new_id
 from core.ground.models import Message, Participant, Permission, Protocol, Status
 from core.services import access, lifecycle
 from core.services.auth import SYSTEM, Principal
+from core.services.context import PostResult, Services
 from core.storage import audit, keys, lua
 from core.storage.store import Commit, Snapshot, Store
-
-if TYPE_CHECKING:
-    from core.services.discussions import PostResult, Services
 
 _OPEN = (Status.PENDING, Status.ACTIVE, Status.WAITING_FOR_HUMAN, Status.PAUSED)
 
@@ -112,8 +109,6 @@ def set_muted(store: Store, snap: Snapshot, pid: str, muted: bool, event: dict) 
 def hold(store: Store, did: str, message: Message, idempotency_key: str | None,
          ttl_s: int) -> PostResult:
     """Keep a post aside until a moderator approves it; replays a retried idempotency key."""
-    from core.services.discussions import PostResult
-
     held_id = new_id("held")
     record = HeldMessage(held_id=held_id, message=message)
     idem = keys.idempotency(did, "held:" + (idempotency_key or "-"))
