@@ -41,7 +41,8 @@ def test_cursors_that_decode_to_nonsense_are_a_422(sec_client, users, raw) -> No
 
 
 @pytest.mark.parametrize("after", [HUGE, "18446744073709551615-18446744073709551616",
-                                   "18446744073709551615-18446744073709551615", "1-99999999999999999999"])
+                                   "18446744073709551615-18446744073709551615",
+                                   "1-99999999999999999999"])
 def test_audit_after_past_64_bits_is_not_a_500(sec_client, users, after) -> None:
     did = _create(sec_client, users)
     resp = sec_client.get(f"/v1/discussions/{did}/audit?after={after}",
