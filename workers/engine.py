@@ -20,6 +20,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from core.ground.errors import AttemptsExhausted, Conflict, DiscussionNotFound, StaleLease
 from core.ground.models import Status, StopReason
 from core.storage import quotas
+from core.storage.records import status_change
 from core.storage.store import Commit, CommitResult, Snapshot
 from protocols import (
     BaseProtocol,
@@ -107,15 +108,14 @@ def _record_failure(rt: Runtime, did: str, token: int, reason: StopReason, error
     """Fail the discussion with `reason` and `error`, fenced by our lease."""
     try:
         try:
-            previous: str | None = rt.store.state(did).status.value
+            previous: Status | None = rt.store.state(did).status
         except (ValueError, TypeError):  # the state itself may be what is corrupt
             previous = None
         rt.store.commit(
             did,
             Commit(updates={"status": Status.FAILED.value, "stop_reason": reason.value,
                             "error": error},
-                   events=[("status", {"status": Status.FAILED.value, "previous": previous,
-                                       "reason": reason.value, "error": error})]),
+                   events=[status_change(Status.FAILED, previous, reason.value, error=error)]),
             token=token, lease_ttl_ms=rt.settings.lease_ttl_ms,
         )
     except (StaleLease, Conflict, DiscussionNotFound):
@@ -218,8 +218,7 @@ def set_status(rt: Runtime, did: str, token: int, snap: Snapshot, status: Status
     result = rt.store.commit(
         did,
         Commit(updates=updates,
-               events=[("status", {"status": status.value, "previous": previous.value,
-                                   "reason": reason, **(extra or {})})]),
+               events=[status_change(status, previous, reason, **(extra or {}))]),
         token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms,
         begin_next=begin_next, expect_seq=expect_seq,
     )

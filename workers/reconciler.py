@@ -21,8 +21,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 
+from core.ground.clock import epoch
 from core.ground.models import Status
 from core.storage import progress
 from workers.human_turns import expire_if_due
@@ -53,7 +53,7 @@ def _age_s(updated_at: str, now: float) -> float:
     if not updated_at:
         return float("inf")
     try:
-        return now - datetime.fromisoformat(updated_at.replace("Z", "+00:00")).timestamp()
+        return now - epoch(updated_at)
     except ValueError:
         return float("inf")
 

@@ -13,6 +13,7 @@ from core.ground.errors import AgentError, Conflict
 from core.ground.ids import new_id
 from core.ground.models import Message, Participant, ParticipantType, Status, StopReason
 from core.storage import quotas
+from core.storage.records import status_change
 from core.storage.store import Commit, Snapshot
 from protocols import BaseProtocol, Speak, View
 from workers import accounting
@@ -267,9 +268,8 @@ def turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Part
         reason = f"{failures} consecutive agent failures; last: {exc.message}"
         updates.update(status=Status.FAILED.value, stop_reason=StopReason.AGENT_FAILURES.value,
                        error=reason)
-        events.append(("status", {"status": Status.FAILED.value,
-                                  "previous": snap.state.status.value,
-                                  "reason": StopReason.AGENT_FAILURES.value, "error": reason}))
+        events.append(status_change(Status.FAILED, snap.state.status,
+                                    StopReason.AGENT_FAILURES.value, error=reason))
     attempts = exc.details.get("attempts")
     result = rt.store.commit(
         did, Commit(updates=updates, events=events, advance_turn=True,

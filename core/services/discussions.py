@@ -8,6 +8,7 @@ from core.ground.clock import iso
 from core.ground.errors import Conflict, ParticipantNotFound, StaleLease, Unprocessable
 from core.ground.ids import new_id
 from core.ground.models import (
+    UNFINISHED,
     CreateDiscussion,
     DiscussionConfig,
     HumanTurnPolicy,
@@ -28,11 +29,10 @@ from core.services.auth import SYSTEM, Principal
 from core.services.context import PostResult, Services
 from core.storage import audit, quotas
 from core.storage.listing import ListFilter, list_page
+from core.storage.records import status_change
 from core.storage.store import Commit, Snapshot
 from protocols import View, get_protocol
 
-# Post statuses: a message may join a discussion that is running, waiting or paused.
-POSTABLE = (Status.PENDING, Status.ACTIVE, Status.WAITING_FOR_HUMAN, Status.PAUSED)
 IDEMPOTENCY_TTL_S = 24 * 3600
 
 
@@ -275,15 +275,13 @@ def append(svc: Services, snap: Snapshot, author: Participant, *, content: str,
             advance_turn=True,
             updates={"status": Status.ACTIVE.value, "waiting_for": "", "wait_deadline": "",
                      "pstate": pstate},
-            events=[("status", {"status": Status.ACTIVE.value,
-                                "previous": Status.WAITING_FOR_HUMAN.value,
-                                "reason": "human_answered",
-                                "participant_id": waited})],
+            events=[status_change(Status.ACTIVE, Status.WAITING_FOR_HUMAN, "human_answered",
+                                  participant_id=waited)],
             allowed_statuses=(Status.WAITING_FOR_HUMAN,),
         )
         turn: int | None = snap.state.turn
     else:
-        change = Commit(message=message, allowed_statuses=POSTABLE)
+        change = Commit(message=message, allowed_statuses=UNFINISHED)
         turn = None
     try:
         result = svc.store.commit(

@@ -14,14 +14,12 @@ from core.ground.errors import (
     ParticipantNotFound,
 )
 from core.ground.ids import new_id
-from core.ground.models import Message, Participant, Permission, Protocol, Status
+from core.ground.models import UNFINISHED, Message, Participant, Permission, Protocol, Status
 from core.services import access, lifecycle
 from core.services.auth import SYSTEM, Principal
 from core.services.context import PostResult, Services
 from core.storage import audit, keys, lua
 from core.storage.store import Commit, Snapshot, Store
-
-_OPEN = (Status.PENDING, Status.ACTIVE, Status.WAITING_FOR_HUMAN, Status.PAUSED)
 
 
 def require_moderator(snap: Snapshot, actor_id: str) -> Participant:
@@ -89,7 +87,7 @@ def give_floor(svc: Services, snap: Snapshot, pid: str, event: dict) -> None:
     svc.store.commit(snap.config.id, Commit(
         updates={"floor": grant},
         events=[("moderation", {**event, "participant_id": pid, "floor_id": grant["id"]})],
-        allowed_statuses=_OPEN))
+        allowed_statuses=UNFINISHED))
 
 
 def set_muted(store: Store, snap: Snapshot, pid: str, muted: bool, event: dict) -> None:
@@ -153,9 +151,9 @@ def review(svc: Services, snap: Snapshot, held_id: str, approve: bool, event: di
                 "timestamp": iso(), "metadata": {**message.metadata,
                                                  "approved_by": event["by"]}})
             store.commit(did, Commit(message=message, events=[("moderation", detail)],
-                                     allowed_statuses=_OPEN))
+                                     allowed_statuses=UNFINISHED))
         else:
-            store.commit(did, Commit(events=[("moderation", detail)], allowed_statuses=_OPEN))
+            store.commit(did, Commit(events=[("moderation", detail)], allowed_statuses=UNFINISHED))
     except Exception:
         store.r.hset(keys.held(did), held_id, raw)  # not reviewed after all: keep it held
         raise
