@@ -186,7 +186,7 @@ def delete(svc: Services, batch_id: str, actor: str | None = None) -> None:
     running = pipe.execute()[-1]
     for did in running:
         if not did.startswith("slot:"):
-            cancel_discussion(svc.store, did, actor=actor or f"batch:{batch_id}",
+            cancel_discussion(svc, did, actor=actor or f"batch:{batch_id}",
                               reason="batch_deleted")
     pipe = r.pipeline(transaction=True)
     pipe.delete(*keys.batch_keys(batch_id))
