@@ -109,7 +109,7 @@ def hold(store: Store, did: str, message: Message, idempotency_key: str | None,
     """Keep a post aside until a moderator approves it; replays a retried idempotency key."""
     held_id = new_id("held")
     record = HeldMessage(held_id=held_id, message=message)
-    idem = keys.idempotency(did, "held:" + (idempotency_key or "-"))
+    idem = keys.idempotency(did, message.participant_id, "held:" + (idempotency_key or "-"))
     res = store.r.eval(
         lua.HOLD, 4, keys.state(did), keys.held(did), keys.events(did), idem,
         held_id, message.model_dump_json(),

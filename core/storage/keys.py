@@ -5,6 +5,8 @@ The seed's layout is kept; `:events`, `:fence`-free leases and the reply cache e
 
 from __future__ import annotations
 
+import hashlib
+
 ACTIVE = "discussions:active"  # set of discussion ids not yet in a terminal state
 ALL = "discussions:all"  # zset id -> created-at epoch seconds, for listing
 
@@ -65,9 +67,14 @@ def usage(discussion_id: str) -> str:
     return f"discussion:{discussion_id}:usage"
 
 
-def idempotency(discussion_id: str, key: str) -> str:
-    """A posted message's response, remembered under the client's Idempotency-Key."""
-    return f"discussion:{discussion_id}:idem:{key}"
+def idempotency(discussion_id: str, participant_id: str, key: str) -> str:
+    """A posted message's response, remembered under the poster's Idempotency-Key.
+
+    The client's key is hashed with the participant who posted, so it never becomes part of a
+    key name (`zz:session` cannot make a key that parses as a discussion's) and two people
+    using the same key never share one."""
+    digest = hashlib.sha256(f"{participant_id}\0{key}".encode()).hexdigest()[:32]
+    return f"discussion:{discussion_id}:idem:{digest}"
 
 
 def user_discussions(user_id: str) -> str:
@@ -83,6 +90,11 @@ def user_active_owned(user_id: str) -> str:
 def user_spend(user_id: str, day: str) -> str:
     """Hash `usd`, `tokens`: what a user's agents cost on one UTC day (YYYYMMDD)."""
     return f"user:{user_id}:spend:{day}"
+
+
+def user_storage(user_id: str) -> str:
+    """Bytes of message records in the discussions a user owns (the storage quota's count)."""
+    return f"user:{user_id}:storage"
 
 
 def user_sockets(user_id: str) -> str:

@@ -78,15 +78,29 @@ return {1, cached or ''}
 #      14 usage increments: flat JSON object field -> number as a string ('' = none)
 #      15 begin the next turn: its turn_started data JSON ('' = no)
 #      16 ... only if seq is then exactly this (nobody posted since the caller's view)
-# -> {1, seq, turn, message event id, next begun 0/1, next turn's cached reply JSON or ''}
+#      17 the posting participant ('' = none): a remembered message is replayed only to them
+#      18 the discussion's byte cap for this message ('' = none)
+#      19 the owner's storage quota in bytes for this message ('' = none)
+# -> {1, seq, turn, message event id, next begun 0/1, next turn's cached reply JSON or '',
+#     bytes the discussion's messages now hold}
 #    | {2, remembered message JSON} | {0, reason, detail}
+# Storage: every message's bytes are added to the state's `bytes` and, when the discussion has
+# an owner, to the counter named by the state's `storage_key` (core.storage.keys.user_storage,
+# stored there at creation, so every commit counts without its caller knowing the owner; a
+# key read from a value is fine on one Redis and under Sentinel, not on Redis Cluster). With a
+# cap or quota given, a message that would pass it is refused ('storage_full',
+# 'storage_quota') before anything is written.
 # Beginning the next turn here (what BEGIN_TURN does) saves the engine one round trip per turn.
 COMMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'gone', ''} end
 local idem_ttl = tonumber(ARGV[12])
 if idem_ttl > 0 then
   local seen = redis.call('GET', KEYS[7])
-  if seen then return {2, seen} end
+  if seen then
+    local poster = ARGV[17] or ''
+    if poster == '' or cjson.decode(seen)['participant_id'] == poster then return {2, seen} end
+    return {0, 'idempotency', ''}  -- another participant's key: never their message
+  end
 end
 if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then
   return {0, 'stale_lease', ''}
@@ -105,7 +119,21 @@ end
 local seq = tonumber(st[3] or '0')
 local event_id = ''
 local maxlen = ARGV[6]
+local size = string.len(ARGV[3])
+local stored = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')
+local storage_key = redis.call('HGET', KEYS[1], 'storage_key')
+if size > 0 then
+  local cap = tonumber(ARGV[18] or '')
+  if cap and cap > 0 and stored + size > cap then return {0, 'storage_full', tostring(cap)} end
+  local quota = tonumber(ARGV[19] or '')
+  if quota and quota > 0 and storage_key
+      and tonumber(redis.call('GET', storage_key) or '0') + size > quota then
+    return {0, 'storage_quota', tostring(quota)}
+  end
+end
 if ARGV[3] ~= '' then
+  stored = redis.call('HINCRBY', KEYS[1], 'bytes', size)
+  if storage_key then redis.call('INCRBY', storage_key, size) end
   seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
   local msg = '{"seq":' .. seq .. ',' .. string.sub(ARGV[3], 2)
   redis.call('RPUSH', KEYS[2], msg)
@@ -138,7 +166,7 @@ if (ARGV[15] or '') ~= '' and ARGV[1] ~= '' and tostring(seq) == ARGV[16]
   cached = redis.call('HGET', KEYS[5], turn) or ''
   begun = 1
 end
-return {1, seq, tonumber(turn), event_id, begun, cached}
+return {1, seq, tonumber(turn), event_id, begun, cached, stored}
 """
 
 # KEYS: 1 state, 2 replies
