@@ -28,6 +28,7 @@ from core.storage.records import (
     Commit,
     CommitResult,
     Snapshot,
+    parse_message,
     parse_state,
 )
 
@@ -123,7 +124,7 @@ class Store(TurnWrites, EventStream):
             config=config,
             participants=list(participants),
             state=parse_state(raw_state),
-            recent=[Message.model_validate_json(m) for m in raw_msgs],
+            recent=[parse_message(m) for m in raw_msgs],
         )
 
     def _config_and_participants(self, discussion_id: str, raw_cfg: str, raw_parts: dict[str, str]
@@ -224,7 +225,7 @@ class Store(TurnWrites, EventStream):
         pipe.lrange(keys.messages(discussion_id), offset, offset + limit - 1)
         pipe.llen(keys.messages(discussion_id))
         raw, total = pipe.execute()
-        return [Message.model_validate_json(m) for m in raw], int(total)
+        return [parse_message(m) for m in raw], int(total)
 
     def list_ids(self, *, user: str | None = None, active_only: bool = False) -> list[str]:
         """Discussion ids, newest first; narrowed to a user's index or the active set."""
