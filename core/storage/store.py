@@ -30,6 +30,7 @@ from core.storage.records import (
     Snapshot,
     parse_state,
 )
+from core.storage.schedule_rows import ScheduleRows
 
 # The shapes and helpers callers know the store by.
 __all__ = ["Commit", "CommitResult", "Snapshot", "Store", "decode_event", "parse_state",
@@ -47,6 +48,7 @@ class Store(TurnWrites, EventStream):
         # the same, so a changed or recreated discussion is never served stale.
         self._parsed: OrderedDict[str, tuple[str, dict[str, str], DiscussionConfig,
                                              list[Participant]]] = OrderedDict()
+        self.schedules = ScheduleRows(client)
         self._register_turn_scripts()
         self._register_event_scripts()
 
