@@ -31,6 +31,7 @@ from core.storage.records import (
     parse_message,
     parse_state,
 )
+from core.storage.schedule_rows import ScheduleRows
 
 # The shapes and helpers callers know the store by.
 __all__ = ["Commit", "CommitResult", "Snapshot", "Store", "decode_event", "parse_state",
@@ -48,6 +49,7 @@ class Store(TurnWrites, EventStream):
         # the same, so a changed or recreated discussion is never served stale.
         self._parsed: OrderedDict[str, tuple[str, dict[str, str], DiscussionConfig,
                                              list[Participant]]] = OrderedDict()
+        self.schedules = ScheduleRows(client)
         self._register_turn_scripts()
         self._register_event_scripts()
 
