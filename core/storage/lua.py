@@ -266,3 +266,15 @@ redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) - tonumber(ARGV[2])) + 60)
 return 1
 """
+
+# KEYS: 1 state
+# Gives a deleted discussion's bytes back to its owner's storage count (see COMMIT); run in
+# the same transaction as the delete, so no commit falls in between. -> bytes given back.
+RELEASE_STORAGE = """
+local n = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')
+local k = redis.call('HGET', KEYS[1], 'storage_key')
+if k and n > 0 then
+  if redis.call('DECRBY', k, n) <= 0 then redis.call('DEL', k) end
+end
+return n
+"""

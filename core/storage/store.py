@@ -20,7 +20,7 @@ from core.ground.models import (
     Usage,
 )
 from core.ground.usage import parse_usage
-from core.storage import keys
+from core.storage import keys, lua
 from core.storage.commits import TurnWrites
 from core.storage.events import EventStream, decode_event, stream_id_key
 from core.storage.records import (
@@ -74,6 +74,8 @@ class Store(TurnWrites, EventStream):
             "fence": "0",
             "updated_at": now,
         }
+        if config.owner:  # every message's bytes count against the owner's storage quota
+            state["storage_key"] = keys.user_storage(config.owner)
         event = {"status": status.value, "previous": None, "reason": "created"}
         pipe = self.r.pipeline(transaction=True)
         pipe.set(keys.session(did), config.model_dump_json())
@@ -260,6 +262,7 @@ class Store(TurnWrites, EventStream):
                 users.add(p.user_id)
         idem = list(self.r.scan_iter(match=keys.idempotency_pattern(discussion_id), count=500))
         pipe = self.r.pipeline(transaction=True)
+        pipe.eval(lua.RELEASE_STORAGE, 1, keys.state(discussion_id))
         pipe.delete(*keys.discussion_keys(discussion_id), *idem)
         pipe.srem(keys.ACTIVE, discussion_id)
         pipe.zrem(keys.ALL, discussion_id)
