@@ -21,6 +21,7 @@ from core.ground.models import (
 )
 from core.ground.usage import parse_usage
 from core.storage import keys, lua
+from core.storage.batch_rows import BatchRows
 from core.storage.commits import TurnWrites
 from core.storage.events import EventStream, decode_event, stream_id_key
 from core.storage.records import (
@@ -50,6 +51,7 @@ class Store(TurnWrites, EventStream):
         self._parsed: OrderedDict[str, tuple[str, dict[str, str], DiscussionConfig,
                                              list[Participant]]] = OrderedDict()
         self.schedules = ScheduleRows(client)
+        self.batches = BatchRows(client)
         self._register_turn_scripts()
         self._register_event_scripts()
 

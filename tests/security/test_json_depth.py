@@ -18,7 +18,6 @@ from core.storage import keys
 from tests.helpers import agent_body
 from tests.security.conftest import ORIGIN
 
-
 DEEP = "__deep__"
 
 
