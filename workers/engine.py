@@ -158,6 +158,11 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
         if turns >= settings.step_max_turns or rt.clock() >= ends:
             return Outcome.MORE
         # Every action below calls an agent: not once the owner's daily budget is spent.
+        cap = settings.max_discussion_bytes
+        if cap and snap.state.stored_bytes >= cap:
+            _finish(rt, did, token, snap,
+                    Finish(reason=StopReason.STORAGE_LIMIT.value, outcome={"limit": cap}))
+            return Outcome.IDLE
         over_budget = owner and quotas.spend_exhausted(store.r, settings, owner)
         if over_budget:
             _finish(rt, did, token, snap,

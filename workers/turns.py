@@ -232,6 +232,7 @@ def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: Ba
     snap.state.current_round = round_no
     snap.state.pstate = pstate
     snap.state.tokens_used = tokens
+    snap.state.stored_bytes = result.stored_bytes or snap.state.stored_bytes
     snap.state.proxy_turn = None if proxy_for is not None else snap.state.proxy_turn
     if result.seq != expected_seq:
         # Someone posted while the agent was thinking: re-read so the protocol sees it.

@@ -17,7 +17,7 @@ from typing import Any
 from core.ground.clock import iso
 from core.ground.errors import Conflict, NotFound, OrchestratorError
 from core.ground.ids import new_id
-from core.ground.models import Status
+from core.ground.models import Status, with_topic
 from core.operations.batch_models import BatchConfig, CreateBatch, check_items
 from core.services.auth import Principal
 from core.services.discussions import Services, create_discussion, validate_template
@@ -98,12 +98,15 @@ def pump(svc: Services, batch_id: str) -> bool:
 
 
 def _start(svc: Services, cfg: BatchConfig, idx: int, marker: str) -> None:
-    body = cfg.template.model_copy(update={
-        "topic": cfg.topic(idx),
-        "metadata": {**cfg.template.metadata, "batch_id": cfg.id, "batch_item": idx},
-    })
     try:
+        # Checked when the batch was made; again here, as a direct create would be.
+        filled = with_topic(cfg.template, cfg.topic(idx))
+        body = filled.model_copy(update={"metadata": {
+            **filled.metadata, "batch_id": cfg.id, "batch_item": idx}})
         session = create_discussion(svc, body, cfg.owner, creator=f"batch:{cfg.id}")
+    except ValueError as exc:  # a placeholder an older batch stored unchecked
+        svc.store.batches.failed_to_start(cfg.id, idx, marker, f"error: {exc}"[:500])
+        return
     except OrchestratorError as exc:
         svc.store.batches.failed_to_start(cfg.id, idx, marker, f"error: {exc.message}"[:500])
         return

@@ -91,10 +91,10 @@ def storage_used(r: redis.Redis, user_id: str) -> int:
     return int(r.get(keys.user_storage(user_id)) or 0)
 
 
-def check_storage(r: redis.Redis, settings: Settings, user_id: str) -> None:
-    """Refuse (413) a new discussion while the user's storage quota is used up."""
+def check_storage(r: redis.Redis, settings: Settings, user_id: str, adding: int) -> None:
+    """Refuse (413) to store `adding` more bytes for the user past their storage quota."""
     quota = settings.user_storage_bytes
-    if quota and storage_used(r, user_id) >= quota:
+    if quota and storage_used(r, user_id) + adding > quota:
         raise StorageQuotaExceeded(
             f"your discussions hold the {quota} bytes USER_STORAGE_BYTES allows; delete some "
             "(finished ones also expire after RETENTION_FINISHED_S)", limit=quota)

@@ -65,6 +65,11 @@ def dump_message(message: Message) -> str:
     return message.model_dump_json(exclude={"seq"})
 
 
+def record_bytes(config: DiscussionConfig, participants: Sequence[Participant]) -> int:
+    """What a new discussion's config and participants take, as counted for storage."""
+    return len(config.model_dump_json()) + sum(len(p.model_dump_json()) for p in participants)
+
+
 def parse_message(raw: str) -> Message:
     """A stored message; one that will not parse (damaged, or written before the input caps)
     comes back with what can be read of it and `metadata.unreadable`, so one bad record never
@@ -122,6 +127,7 @@ def parse_state(raw: dict[str, str]) -> DiscussionState:
         outcome=json.loads(raw["outcome"]) if raw.get("outcome") else None,
         pstate=json.loads(raw["pstate"]) if raw.get("pstate") else {},
         updated_at=raw.get("updated_at") or None,
+        stored_bytes=int(raw.get("bytes") or 0),
     )
 
 

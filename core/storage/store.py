@@ -76,15 +76,19 @@ class Store(TurnWrites, EventStream):
             "fence": "0",
             "updated_at": now,
         }
-        if config.owner:  # every message's bytes count against the owner's storage quota
+        config_json = config.model_dump_json()
+        parts_json = {p.participant_id: p.model_dump_json() for p in participants}
+        # Storage counted for quotas: the records here, then every message's (COMMIT).
+        size = len(config_json) + sum(len(v) for v in parts_json.values())
+        state["bytes"] = str(size)
+        if config.owner:
             state["storage_key"] = keys.user_storage(config.owner)
         event = {"status": status.value, "previous": None, "reason": "created"}
         pipe = self.r.pipeline(transaction=True)
-        pipe.set(keys.session(did), config.model_dump_json())
-        pipe.hset(
-            keys.participants(did),
-            mapping={p.participant_id: p.model_dump_json() for p in participants},
-        )
+        pipe.set(keys.session(did), config_json)
+        pipe.hset(keys.participants(did), mapping=parts_json)
+        if config.owner:
+            pipe.incrby(keys.user_storage(config.owner), size)
         pipe.hset(keys.state(did), mapping=state)
         pipe.xadd(
             keys.events(did),
