@@ -229,8 +229,16 @@ def set_status(step: StepContext, status: Status, *,
 
 
 def _finish(step: StepContext, action: Finish) -> None:
-    extra: dict = {"stop_reason": action.reason}
+    reason = action.reason
+    extra: dict = {"stop_reason": reason}
     if action.outcome:
         extra["outcome"] = action.outcome
-    status = Status.FAILED if action.reason == StopReason.AGENT_FAILURES else Status.COMPLETED
-    set_status(step, status, reason=action.reason, extra=extra)
+    st = step.snap.state
+    if reason != StopReason.AGENT_FAILURES and st.turn > 0 and st.failures >= st.turn:
+        # Every turn so far failed (the run of failures is as long as the discussion): a
+        # transcript with nothing in it is a failure, whatever limit ended it.
+        reason = StopReason.AGENT_FAILURES.value
+        extra.update(stop_reason=reason, error=f"every agent turn failed ({st.turn} of "
+                                                f"{st.turn}); the limit was {action.reason}")
+    status = Status.FAILED if reason == StopReason.AGENT_FAILURES else Status.COMPLETED
+    set_status(step, status, reason=reason, extra=extra)
