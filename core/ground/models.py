@@ -28,6 +28,7 @@ from core.ground.enums import (  # noqa: F401
     ParticipantType,
     Permission,
     Protocol,
+    ProtocolName,
     Status,
     StopReason,
 )
@@ -91,7 +92,7 @@ class DiscussionConfig(DiscussionRules):
 
     id: str
     topic: str
-    protocol: Protocol
+    protocol: ProtocolName
     max_rounds: int
     max_messages: int | None = None
     owner: str | None = None
@@ -115,6 +116,10 @@ class DiscussionState(BaseModel):
     tokens_used: int = 0
     outcome: dict[str, Any] | None = None
     pstate: dict[str, Any] = Field(default_factory=dict)
+    # The engine's own bookkeeping, kept beside (never inside) the protocol's `pstate`:
+    # consecutive failed agent turns, and the simultaneous round in flight.
+    failures: int = 0
+    parallel: dict[str, Any] | None = None
     updated_at: str | None = None
     # Bytes of records the discussion holds, as counted for storage caps (`bytes` field).
     stored_bytes: int = 0
@@ -146,7 +151,7 @@ class Session(DiscussionRules):
 
     id: str
     topic: str
-    protocol: Protocol
+    protocol: ProtocolName
     status: Status
     participants: list[Participant]
     messages: list[Message] = Field(default_factory=list)
