@@ -37,6 +37,8 @@ PINNED: dict[str, object] = {
     "BATCHES": "batches:all",
     "BATCHES_ACTIVE": "batches:active",
     "RETENTION_SWEEP": "retention:sweep",
+    "FINISHED": "discussions:finished",
+    "RETENTION_INDEXED": "retention:indexed",
     "RATE_LIMIT_PREFIX": "ratelimit",
     "session": (D, f"discussion:{D}:session"),
     "messages": (D, f"discussion:{D}:messages"),

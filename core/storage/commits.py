@@ -5,6 +5,7 @@ scripts and `events_maxlen`."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -150,6 +151,7 @@ class TurnWrites:
                 keys.ACTIVE,
                 idem_key,
                 keys.usage(discussion_id),
+                keys.FINISHED,
             ],
             args=[
                 "" if token is None else token,
@@ -173,6 +175,7 @@ class TurnWrites:
                 poster if idempotency_key else "",
                 max_bytes or "",
                 storage_quota or "",
+                repr(time.time()),
             ],
         )
         code = int(res[0])

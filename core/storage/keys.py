@@ -152,6 +152,9 @@ SCHEDULES_NEXT = "schedules:next"  # zset schedule id -> next slot epoch (absent
 BATCHES = "batches:all"  # zset batch id -> created-at epoch seconds
 BATCHES_ACTIVE = "batches:active"  # set of batch ids still starting or running discussions
 RETENTION_SWEEP = "retention:sweep"  # short-lived claim so one tick per interval sweeps
+FINISHED = "discussions:finished"  # zset id -> epoch it finished (retention's index)
+# Set once every discussion that finished before the index existed has been added to it.
+RETENTION_INDEXED = "retention:indexed"
 
 
 def schedule_runs(schedule_id: str) -> str:

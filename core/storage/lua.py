@@ -61,7 +61,7 @@ return {1, cached or ''}
 # The one commit path, for steps (fenced by token and turn) and for API posts (unfenced,
 # optionally idempotent). Appends at most one message, applies state updates, writes events.
 # KEYS: 1 state, 2 messages, 3 events, 4 lock, 5 replies, 6 active set, 7 idempotency key,
-#       8 usage hash
+#       8 usage hash, 9 finished index (zset id -> finished epoch)
 # ARGV: 1 token ('' = no lease check)
 #       2 expected turn ('' = no turn check)
 #       3 message JSON without seq ('' = no message)
@@ -81,6 +81,7 @@ return {1, cached or ''}
 #      17 the posting participant ('' = none): a remembered message is replayed only to them
 #      18 the discussion's byte cap for this message ('' = none)
 #      19 the owner's storage quota in bytes for this message ('' = none)
+#      20 now (epoch seconds), the finished time of a terminal status
 # -> {1, seq, turn, message event id, next begun 0/1, next turn's cached reply JSON or '',
 #     bytes the discussion's messages now hold}
 #    | {2, remembered message JSON} | {0, reason, detail}
@@ -105,7 +106,7 @@ end
 if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then
   return {0, 'stale_lease', ''}
 end
-local st = redis.call('HMGET', KEYS[1], 'turn', 'status', 'seq')
+local st = redis.call('HMGET', KEYS[1], 'turn', 'status', 'seq', 'bytes', 'storage_key')
 local turn, status = st[1] or '0', st[2] or 'pending'
 if ARGV[2] ~= '' and turn ~= ARGV[2] then return {0, 'stale_turn', turn} end
 local terminal = {completed=true, cancelled=true, failed=true}
@@ -120,8 +121,8 @@ local seq = tonumber(st[3] or '0')
 local event_id = ''
 local maxlen = ARGV[6]
 local size = string.len(ARGV[3])
-local stored = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')
-local storage_key = redis.call('HGET', KEYS[1], 'storage_key')
+local stored = tonumber(st[4] or '0')
+local storage_key = st[5]
 if size > 0 then
   local cap = tonumber(ARGV[18] or '')
   if cap and cap > 0 and stored + size > cap then return {0, 'storage_full', tostring(cap)} end
@@ -145,7 +146,10 @@ local updates = cjson.decode(ARGV[4])
 for k, v in pairs(updates) do redis.call('HSET', KEYS[1], k, v) end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[13])
 local new_status = updates['status']
-if new_status and terminal[new_status] then redis.call('SREM', KEYS[6], ARGV[11]) end
+if new_status and terminal[new_status] then
+  redis.call('SREM', KEYS[6], ARGV[11])
+  redis.call('ZADD', KEYS[9], ARGV[20], ARGV[11])  -- retention finds it by when it finished
+end
 for _, ev in ipairs(cjson.decode(ARGV[5])) do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'type', ev[1], 'data', ev[2])
 end

@@ -39,6 +39,13 @@ def test_finished_discussions_expire_by_default(sec_client, users, store, r) -> 
     assert retention.sweep(store, retention_s, now=time.time() + retention_s / 2) == []
     assert retention.sweep(store, retention_s, now=time.time() + retention_s + 5) == [did]
     assert not any(r.exists(k) for k in keys.discussion_keys(did))
+    # One that finished before the finished index existed is found by the one-time pass.
+    old = sec_client.post("/v1/discussions", json=agent_body(1, 1), headers=h).json["id"]
+    sec_client.post(f"/v1/discussions/{old}/cancel", headers=h)
+    r.zrem(keys.FINISHED, old)
+    r.delete(keys.RETENTION_INDEXED)
+    assert retention.sweep(store, retention_s, now=time.time() + retention_s + 5) == [old]
+    assert r.exists(keys.RETENTION_INDEXED) and r.zcard(keys.FINISHED) == 0
     # RETENTION_FINISHED_S=0 keeps them forever.
     did = sec_client.post("/v1/discussions", json=agent_body(1, 1), headers=h).json["id"]
     sec_client.post(f"/v1/discussions/{did}/cancel", headers=h)
