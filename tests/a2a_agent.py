@@ -70,7 +70,7 @@ class TestExecutor(AgentExecutor):
         self.b = behaviour
 
     def _reply(self, texts: list[str], task: dict[str, Any]) -> tuple[str, Any]:
-        turn_line = next((t for t in texts if "<transcript>" in t), "")
+        turn_line = next((t for t in texts if t.startswith("<transcript>")), "")
         seen = turn_line.count("\n[")
         text = f"{self.name} here: I read {seen} transcript lines and add my view."
         if task.get("kind") == "vote":
