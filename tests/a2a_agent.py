@@ -159,11 +159,12 @@ class A2AAgent:
 
 def start_a2a_agent(name: str = "Partner Agent", *, streaming: bool = False,
                     input_modes: tuple[str, ...] = ("text/plain", "application/json"),
-                    token: str | None = None, card: bool = True) -> A2AAgent:
-    """Serve an A2A agent on a free port; returns once it accepts connections."""
+                    token: str | None = None, card: bool = True, port: int = 0) -> A2AAgent:
+    """Serve an A2A agent on `port` (a free one by default); returns once it accepts
+    connections."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     agent_card = AgentCard(
         name=name, description=f"{name}, a test agent", version="1.0.0",
@@ -190,3 +191,16 @@ def start_a2a_agent(name: str = "Partner Agent", *, streaming: bool = False,
             raise RuntimeError("the test A2A agent did not start")
         time.sleep(0.02)
     return A2AAgent(url=url, behaviour=behaviour, server=server, thread=thread)
+
+
+if __name__ == "__main__":  # python -m tests.a2a_agent --port 9999 (docs/agents.md)
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Serve the test A2A agent.")
+    parser.add_argument("--port", type=int, default=9999)
+    parser.add_argument("--name", default="Partner Agent")
+    args = parser.parse_args()
+    served = start_a2a_agent(args.name, streaming=True, port=args.port)
+    served.behaviour.mode = "stream"
+    print(f"A2A agent {args.name!r} on {served.url}", flush=True)
+    served.thread.join()
