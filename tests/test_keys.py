@@ -15,6 +15,8 @@ def test_layout_matches_the_seed() -> None:
     assert keys.events(d) == "discussion:disc_abc123:events"
     assert keys.replies(d) == "discussion:disc_abc123:replies"
     assert keys.usage(d) == "discussion:disc_abc123:usage"
+    assert keys.agent_state(d) == "discussion:disc_abc123:agent_state"
+    assert keys.agent_state(d) in keys.discussion_keys(d)  # deleted with the discussion
     assert keys.held(d) == "discussion:disc_abc123:held"
     assert keys.muted(d) == "discussion:disc_abc123:muted"
     assert keys.held(d) in keys.discussion_keys(d) and keys.muted(d) in keys.discussion_keys(d)
