@@ -178,8 +178,14 @@ class BaseProtocol:
         """The protocol state after a person's turn was skipped (its deadline passed)."""
         return view.pstate
 
-    def message_metadata(self, view: View, speaker: Participant, content: str) -> dict[str, Any]:
-        """Extra metadata the protocol reads from an agent's reply (e.g. a parsed vote)."""
+    def decision_task(self, view: View) -> dict[str, Any]:
+        """What an agent's turn decides beyond its words (protocols.decisions), or {}."""
+        return {}
+
+    def message_metadata(self, view: View, speaker: Participant, content: str,
+                         decision: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Extra metadata the protocol reads from an agent's reply (e.g. its vote); `decision`
+        is the structured answer when the backend returned one."""
         return {}
 
     def may_post(self, view: View, participant: Participant) -> str | None:

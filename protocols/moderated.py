@@ -137,6 +137,15 @@ class Moderated(BaseProtocol):
     def after_message(self, view: View, message: Message) -> dict[str, Any]:
         return self._mark(view, turn_owner(message))
 
+    def message_metadata(self, view: View, speaker: Participant, content: str,
+                         decision: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A speaker the moderator agent chose says how that choice was read."""
+        choice = self._pstate(view).choice
+        if (choice and choice.get("turn") == view.state.turn and choice.get("source")
+                and choice.get("participant_id") == speaker.participant_id):
+            return {"chosen_by": "moderator_agent", "choice_source": choice["source"]}
+        return {}
+
     def after_skip(self, view: View, participant_id: str) -> dict[str, Any]:
         return self._mark(view, participant_id)
 

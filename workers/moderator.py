@@ -8,6 +8,7 @@ from core.ground.models import Status
 from core.ground.usage import ORCHESTRATION
 from core.storage.store import Commit, Snapshot
 from protocols import BaseProtocol, Choose
+from protocols.decisions import STRUCTURED, TEXT, choice_task, structured_choice
 from protocols.moderated import END, parse_choice
 from workers import accounting
 from workers.runtime import Runtime
@@ -28,9 +29,13 @@ def choose(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProt
     event: dict = {"action": "floor", "by": moderator.participant_id, "auto": True}
     try:
         reply = call_agent(rt, did, token, snap, moderator, action.round, instructions,
-                           task={"kind": "choose_speaker",
-                                 "candidates": [p.name for p in candidates]}, stream=False)
-        picked = parse_choice(reply.content, candidates)
+                           task=choice_task([p.name for p in candidates], END), stream=False)
+        # The structured answer when the backend gave one, else the `NEXT:` line.
+        picked = structured_choice(reply.metadata.get("decision_data"), candidates, END)
+        event["choice_source"] = STRUCTURED
+        if picked is None:
+            picked = parse_choice(reply.content, candidates)
+            event["choice_source"] = TEXT
         tokens = reply.prompt_tokens + reply.completion_tokens
         usage = accounting.increments(ORCHESTRATION, reply=reply)
     except AgentError as exc:
@@ -43,8 +48,9 @@ def choose(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProt
         # An unusable answer or a failed call: the least recent speaker keeps things moving.
         picked = candidates[0].participant_id
         event["fallback"] = True
-    choice = {"turn": snap.state.turn, **({"end": True} if picked == END else
-                                          {"participant_id": picked})}
+        event["choice_source"] = "fallback"
+    choice = {"turn": snap.state.turn, "source": event["choice_source"],
+              **({"end": True} if picked == END else {"participant_id": picked})}
     if picked != END:
         event["participant_id"] = picked
     else:

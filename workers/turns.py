@@ -99,9 +99,8 @@ def failure_marker(exc: AgentError) -> dict:
 
 
 def task_of(protocol: BaseProtocol, view: View) -> dict:
-    if protocol.name.value == "consensus":
-        return {"kind": "vote", "proposal": protocol.proposal(view)}  # type: ignore[attr-defined]
-    return {}
+    """The structured decision this turn asks for (a ballot), or {}."""
+    return protocol.decision_task(view)
 
 
 # What `speak` returns when its commit also began the next turn: (turn, the predicted Speak,
@@ -186,7 +185,8 @@ def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: Ba
     view = view_of(rt, snap)
     metadata = {
         **accounting.message_metadata(speaker, reply, cached=cached),
-        **protocol.message_metadata(view, proxy_for or speaker, reply.content),
+        **protocol.message_metadata(view, proxy_for or speaker, reply.content,
+                                    reply.metadata.get("decision_data")),
         **({"proxy_for": proxy_for.participant_id, "proxy_for_name": proxy_for.name}
            if proxy_for else {}),
     }

@@ -34,6 +34,7 @@ from core.agents.http import CallStats
 from core.ground.errors import AgentError, ServiceUnavailable, Unprocessable
 from core.ground.models import Participant
 from core.ground.settings import Settings
+from protocols.decisions import render
 
 _NAMESPACE = uuid.UUID("5f1b7c1e-3c1a-4f6e-9d2a-0a2a0a2a0a2a")
 _KNOWN = {"url", "auth", "stream"}
@@ -145,7 +146,10 @@ class A2ABackend:
             run_turn(self.settings, self.cards, url, self._headers(agent), send, what=what,
                      ends=ends, stream=stream, on_delta=request.on_delta, stats=stats),
             request.deadline_s + 1, what)
-        reply = reply_from_usage(outcome.text, outcome.usage, agent.model, request, stats)
+        text = outcome.text
+        if not text.strip() and outcome.decision is not None:  # it answered in data only
+            text = render(request.task, outcome.decision) or ""
+        reply = reply_from_usage(text, outcome.usage, agent.model, request, stats)
         reply.metadata["a2a"] = {"task_id": outcome.task_id, "state": outcome.state}
         if outcome.decision is not None:
             reply.metadata["decision_data"] = outcome.decision

@@ -55,15 +55,12 @@ def card_error(url: str, exc: BaseException) -> tuple[bool, str]:
 
 
 def decision_request(task: dict[str, Any]) -> dict[str, Any]:
-    """The decision a ballot or a speaker choice asks for, as the data part states it."""
-    kind = task.get("kind")
-    if kind == "vote":
-        return {"task": {"kind": "vote", "proposal": task.get("proposal"),
-                         "answer_with": {"vote": "yes | no | abstain", "reason": "text"}}}
-    if kind == "choose_speaker":
-        return {"task": {"kind": "choose_speaker", "candidates": task.get("candidates") or [],
-                         "answer_with": {"next": "one of candidates, or END"}}}
-    return {}
+    """The decision a ballot or a speaker choice asks for, as the data part states it: its
+    kind, its context and the JSON schema an answer's data part should follow."""
+    if not task.get("kind"):
+        return {}
+    return {"task": {k: task[k] for k in ("kind", "proposal", "candidates", "schema")
+                     if k in task}}
 
 
 class CardCache:

@@ -114,7 +114,7 @@ class AutoGenBackend:
         text = (request.messages[0]["content"] if state is None else request.instructions)
         text += "\n\n" + (render_transcript(new) if new else "(Nothing new since your last turn.)")
         text += f"\n\nIt is your turn. Reply as {agent.persona or agent.name}, in your own words."
-        structured = _decision_factory(request.task)
+        structured = _decision_factory(request.task, agent.params["component"])
         component = self._prepared(agent, structured)
         stream = bool(agent.params.get("stream")) and request.on_delta is not None
         what = f"AutoGen agent {agent.name!r}"
@@ -144,27 +144,17 @@ def _model_name(component: dict[str, Any]) -> str | None:
     return model if isinstance(model, str) else None
 
 
-def _decision_factory(task: dict[str, Any]) -> dict[str, Any] | None:
-    """A StructuredMessageFactory component asking for a ballot or a speaker choice."""
-    kind = task.get("kind")
-    if kind == "vote":
-        schema = {"type": "object", "title": "Ballot", "additionalProperties": False,
-                  "required": ["vote", "reason"], "properties": {
-                      "vote": {"type": "string", "enum": ["yes", "no", "abstain"]},
-                      "reason": {"type": "string"}}}
-        fmt = "{reason}\nVOTE: {vote}"
-    elif kind == "choose_speaker":
-        names = [*(task.get("candidates") or []), "END"]
-        schema = {"type": "object", "title": "Choice", "additionalProperties": False,
-                  "required": ["next"], "properties": {
-                      "next": {"type": "string", "enum": names}}}
-        fmt = "NEXT: {next}"
-    else:
+def _decision_factory(task: dict[str, Any], component: dict[str, Any]
+                      ) -> dict[str, Any] | None:
+    """A StructuredMessageFactory asking for the task's decision (AutoGen's structured output),
+    when the model client says it can give structured output; else None (the text decides)."""
+    model_info = (component["config"]["model_client"].get("config") or {}).get("model_info")
+    if not task.get("schema") or not (model_info or {}).get("structured_output"):
         return None
     return {"provider": "autogen_agentchat.messages.StructuredMessageFactory",
             "component_type": "structured_message",
-            "config": {"json_schema": schema, "format_string": fmt,
-                       "content_model_name": schema["title"]}}
+            "config": {"json_schema": task["schema"], "format_string": task.get("format"),
+                       "content_model_name": task.get("name") or "Decision"}}
 
 
 async def _close(agent: Any) -> None:
