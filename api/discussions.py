@@ -22,7 +22,7 @@ from core.ground.models import (
     Message,
     MessagePage,
     PostMessage,
-    Protocol,
+    ProtocolName,
     Session,
     Status,
 )
@@ -52,7 +52,7 @@ class ListQuery(BaseModel):
     state: str = Field(default="all", pattern="^(all|active)$",
                        description="`active` lists only discussions not yet finished")
     status: Status | None = None
-    protocol: Protocol | None = None
+    protocol: ProtocolName | None = None
     created_after: IsoDatetime | None = Field(default=None, description="ISO 8601, inclusive")
     created_before: IsoDatetime | None = Field(default=None, description="ISO 8601, exclusive")
     limit: int | None = Field(default=None, ge=1, le=1000,
@@ -93,7 +93,7 @@ def list_discussions(query: ListQuery) -> Any:
     """Discussion ids, newest first, filtered; `next_cursor` fetches the next page."""
     f = ListFilter(
         status=query.status.value if query.status else None,
-        protocol=query.protocol.value if query.protocol else None,
+        protocol=query.protocol,
         created_after=_epoch(query.created_after), created_before=_epoch(query.created_before),
         active_only=query.state == "active",
     )

@@ -105,10 +105,16 @@ def dissenting(t: Tally, decision: Decision) -> list[str]:
 
 
 class Consensus(BaseProtocol):
-    name: ClassVar[Protocol] = Protocol.CONSENSUS
+    name: ClassVar[str] = Protocol.CONSENSUS.value
     description: ClassVar[str] = (
         "Consensus discussion: state your position on the proposal, then vote."
     )
+    options: ClassVar[frozenset[str]] = frozenset({"consensus", "parallel_rounds"})
+
+    def task(self, view: View, speaker: Participant) -> dict[str, Any]:
+        """A ballot: backends that support structured output return the vote as data
+        (protocols.decisions: its JSON schema, and how an answer reads in the transcript)."""
+        return vote_task(self.proposal(view))
 
     @staticmethod
     def rules(view: View) -> ConsensusRules:
@@ -183,9 +189,6 @@ class Consensus(BaseProtocol):
     def takes_turn(self, view: View, author: Participant,
                    message_type: MessageType = MessageType.TEXT) -> bool:
         return message_type == MessageType.VOTE and super().takes_turn(view, author)
-
-    def decision_task(self, view: View) -> dict[str, Any]:
-        return vote_task(self.proposal(view))
 
     def message_metadata(self, view: View, speaker: Participant, content: str,
                          decision: dict[str, Any] | None = None) -> dict[str, Any]:

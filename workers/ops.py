@@ -85,7 +85,7 @@ def _protocol_of(task: Any, did: str) -> str:
     cached = _protocols.get(did)
     if cached is None:
         try:
-            cached = runtime_for(task.app).store.config(did).protocol.value
+            cached = runtime_for(task.app).store.config(did).protocol
         except Exception:  # noqa: BLE001 - a deleted discussion still gets counted
             cached = "unknown"
         _protocols[did] = cached

@@ -85,7 +85,7 @@ def stats(store: Store, discussion_id: str) -> dict[str, Any]:
     return {
         "discussion_id": discussion_id,
         "status": session.status.value,
-        "protocol": session.protocol.value,
+        "protocol": session.protocol,
         "rounds": session.current_round,
         "messages": session.message_count,
         "stop_reason": session.stop_reason,
@@ -117,7 +117,7 @@ def export_markdown(store: Store, discussion_id: str) -> str:
     """The transcript as Markdown: a header, the participants, then each message in order."""
     session: Session = store.session(discussion_id, message_limit=1)
     lines = [f"# {session.topic}", "",
-             f"- id: `{session.id}`", f"- protocol: {session.protocol.value}",
+             f"- id: `{session.id}`", f"- protocol: {session.protocol}",
              f"- status: {session.status.value}"
              + (f" ({session.stop_reason})" if session.stop_reason else ""),
              f"- created: {session.created_at}", "", "## Participants", ""]
