@@ -12,6 +12,7 @@ on a free port in a thread. It records every message it receives and answers as 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -54,7 +55,9 @@ class Behaviour:
     mode: str = "message"
     delay_s: float = 0.0
     vote: str = "yes"
+    fail_first: int = 0  # answer the first N message POSTs with 503, before the SDK sees them
     received: list[Received] = field(default_factory=list)
+    posted_ids: list[str] = field(default_factory=list)  # message ids of every POST, refused too
 
 
 def _task_of(data: list[Any]) -> dict[str, Any]:
@@ -131,17 +134,28 @@ class TestExecutor(AgentExecutor):
         raise NotImplementedError
 
 
-class _Headers(BaseHTTPMiddleware):
-    """Refuses calls without the expected bearer token (when one is set)."""
+class _Gate(BaseHTTPMiddleware):
+    """Records each POSTed message id; refuses calls without the expected bearer token (when
+    one is set) and the first `fail_first` calls with 503."""
 
-    def __init__(self, app: Any, token: str | None) -> None:
+    def __init__(self, app: Any, token: str | None, behaviour: Behaviour) -> None:
         super().__init__(app)
         self.token = token
+        self.b = behaviour
 
     async def dispatch(self, request: Any, call_next: Any) -> Any:
-        if (self.token and request.method == "POST"
-                and request.headers.get("authorization") != f"Bearer {self.token}"):
+        if request.method != "POST":
+            return await call_next(request)
+        try:
+            body = json.loads(await request.body())
+            self.b.posted_ids.append(body["params"]["message"]["messageId"])
+        except (ValueError, KeyError, TypeError):
+            pass
+        if self.token and request.headers.get("authorization") != f"Bearer {self.token}":
             return JSONResponse({"error": "unauthorized"}, status_code=401)
+        if self.b.fail_first > 0:
+            self.b.fail_first -= 1
+            return JSONResponse({"error": "busy"}, status_code=503)
         return await call_next(request)
 
 
@@ -181,7 +195,7 @@ def start_a2a_agent(name: str = "Partner Agent", *, streaming: bool = False,
     routes = list(create_agent_card_routes(agent_card)) if card else []
     routes += create_jsonrpc_routes(handler, "/")
     app = Starlette(routes=routes)
-    app.add_middleware(_Headers, token=token)
+    app.add_middleware(_Gate, token=token, behaviour=behaviour)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -96,6 +96,16 @@ def test_a_slow_agent_is_cut_at_the_turn_deadline(settings, a2a) -> None:
     assert err.value.transient
 
 
+def test_a_busy_agent_is_retried_with_the_same_message(settings, a2a) -> None:
+    a2a.behaviour.fail_first = 2
+    agent = participant("a2a", url=a2a.url)
+    reply = Backends(settings).get("a2a").generate(turn_request(agent, turn=7, did="disc_busy"))
+    assert reply.attempts == 3 and reply.content.startswith("Partner Agent here")
+    expected = message_id("disc_busy", 7, "agent_t")
+    assert a2a.behaviour.posted_ids == [expected] * 3  # the same message each time
+    assert len(a2a.behaviour.received) == 1  # and the agent ran it once
+
+
 def test_an_agent_that_went_away_is_a_transient_failure(settings) -> None:
     gone = start_a2a_agent("Gone")
     backends = Backends(tuned(settings, agent_max_retries=1))
