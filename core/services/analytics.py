@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from core.ground.models import Message, Session
-from core.storage import keys
-from core.storage.store import Store, decode_event, stream_id_key
+from core.storage.store import Store, stream_id_key
 
 EXPORT_VERSION = 1
 PAGE = 500
@@ -39,20 +38,19 @@ def _turn_durations_ms(store: Store, discussion_id: str) -> list[float]:
     """Turn latency from the stream: `turn_started` to its message (event ids carry ms)."""
     started: dict[int, int] = {}
     durations: list[float] = []
-    after = "-"
+    after = "0"
     while True:
-        raw = store.r.xrange(keys.events(discussion_id), min=after, max="+", count=1000)
-        if not raw:
+        batch = store.events_after(discussion_id, after, count=1000)
+        if not batch:
             break
-        for eid, fields in raw:
-            ev = decode_event(eid, fields)
-            ms = stream_id_key(eid)[0]
+        for ev in batch:
+            ms = stream_id_key(ev.id)[0]
             turn = ev.data.get("turn")
             if ev.type == "turn_started" and isinstance(turn, int):
                 started[turn] = ms
             elif ev.type == "message" and isinstance(turn, int) and turn in started:
                 durations.append(float(ms - started.pop(turn)))
-        after = "(" + raw[-1][0]
+        after = batch[-1].id
     return durations
 
 

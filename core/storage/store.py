@@ -24,6 +24,7 @@ from core.storage import keys
 from core.storage.batch_rows import BatchRows
 from core.storage.commits import TurnWrites
 from core.storage.events import EventStream, decode_event, stream_id_key
+from core.storage.held import HeldAndMuted
 from core.storage.records import (
     PARSED_CACHE,
     Commit,
@@ -38,7 +39,7 @@ __all__ = ["Commit", "CommitResult", "Snapshot", "Store", "decode_event", "parse
            "stream_id_key"]
 
 
-class Store(TurnWrites, EventStream):
+class Store(TurnWrites, EventStream, HeldAndMuted):
     """Discussion state in Redis, in the seed's key layout (see core.storage.keys)."""
 
     def __init__(self, client: redis.Redis, *, events_maxlen: int = 10_000) -> None:
