@@ -16,6 +16,7 @@ from core.storage import keys
 from scripts.embedded_redis import free_port
 from tests.a2a_agent import A2AAgent, Behaviour, start_a2a_agent
 from tests.agent_helpers import create, participant, run_to_end, runtime, tuned, turn_request
+from tests.autogen_helpers import component
 
 TOPIC = "Design API for user authentication"
 
@@ -199,3 +200,14 @@ def test_through_the_engine_a_streaming_agent_sends_deltas(settings, store,
 def test_message_ids_do_not_depend_on_the_process(a2a) -> None:
     assert message_id("disc_a", 1, "agent_b") == message_id("disc_a", 1, "agent_b")
     assert requests.get(f"{a2a.url}/.well-known/agent-card.json", timeout=5).ok
+
+
+def test_agent_urls_can_be_limited_to_allowed_prefixes(settings, a2a, platform) -> None:
+    # A server whose network reaches internal services limits where bodies may point agents.
+    s = tuned(settings, agent_url_prefixes=f"{a2a.url}, https://agents.example/")
+    backends = Backends(s)
+    backends.validate(participant("a2a", url=a2a.url))
+    with pytest.raises(Unprocessable, match="AGENT_URL_PREFIXES"):
+        backends.validate(participant("a2a", url="http://169.254.169.254/latest"))
+    with pytest.raises(Unprocessable, match="model client's URL"):
+        backends.validate(participant("autogen", component=component(platform[0] + "/v1")))

@@ -29,7 +29,12 @@ from core.agents.a2a_call import (
 )
 from core.agents.aio import run_sync
 from core.agents.base import AgentReply, TurnRequest
-from core.agents.common import check_named_credential, named_token, reply_from_usage
+from core.agents.common import (
+    check_agent_url,
+    check_named_credential,
+    named_token,
+    reply_from_usage,
+)
 from core.agents.http import CallStats
 from core.ground.errors import AgentError, ServiceUnavailable, Unprocessable
 from core.ground.models import Participant
@@ -70,6 +75,7 @@ class A2ABackend:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(
                 url) > 2000:
             raise Unprocessable("provider 'a2a' needs params.url, the agent's http(s) base URL")
+        check_agent_url(self.settings, url, "params.url")
         check_named_credential(self.settings, agent, url)
         unknown = sorted(set(params) - _KNOWN)
         if unknown:

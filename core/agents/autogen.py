@@ -24,7 +24,12 @@ import redis
 from core.agents.aio import run_sync
 from core.agents.autogen_components import check_component, provider_of, without_masked_secrets
 from core.agents.base import AgentReply, TurnRequest
-from core.agents.common import check_named_credential, named_token, reply_from_usage
+from core.agents.common import (
+    check_agent_url,
+    check_named_credential,
+    named_token,
+    reply_from_usage,
+)
 from core.agents.context import render_transcript
 from core.agents.http import CallStats
 from core.ground.errors import AgentError, Unprocessable
@@ -92,6 +97,7 @@ class AutoGenBackend:
         component = agent.params.get("component")
         check_component(component, self.settings.autogen_allowed)
         assert isinstance(component, dict)
+        check_agent_url(self.settings, _model_url(component), "the model client's URL")
         check_named_credential(self.settings, agent, _model_url(component))
         if "stream" in agent.params and not isinstance(agent.params["stream"], bool):
             raise Unprocessable("params.stream must be true or false")

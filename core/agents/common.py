@@ -49,6 +49,13 @@ SECRET_KEYS = frozenset({"token", "api_key", "apikey", "authorization", "headers
                          "secret", "azure_ad_token", "access_token"})
 
 
+def check_agent_url(settings: Settings, url: str, what: str) -> None:
+    """422 unless AGENT_URL_PREFIXES lets a discussion body point an agent at `url`."""
+    if not settings.agent_url_allowed(url):
+        raise Unprocessable(f"{what} {url!r} is not under a URL this server allows "
+                            "(AGENT_URL_PREFIXES)")
+
+
 def check_named_credential(settings: Settings, agent: Participant, url: str) -> None:
     """422 unless `params.auth` is absent or names a server credential allowed for `url`."""
     secrets = sorted(k for k in agent.params if k.lower() in SECRET_KEYS)

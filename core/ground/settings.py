@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # AGENT_CREDENTIALS='{"PARTNER_A2A": {"token": "s3cret", "urls": ["https://a.example/"]}}'.
     # A credential is sent only to a URL under one of its prefixes (none listed: any URL).
     agent_credentials: dict[str, Credential] = Field(default_factory=dict)
+    # URLs a discussion body may point an agent at (A2A agent URLs, AutoGen model clients'
+    # base URLs): comma-separated prefixes; empty means any. Set it on a server whose network
+    # reaches services that discussion creators must not reach through it.
+    agent_url_prefixes: str = ""
     # AutoGen agents: the component classes (`provider` strings) a component JSON may name,
     # anywhere in it; any other class is refused before anything is imported. Comma-separated.
     autogen_allowed_classes: str = ",".join(AUTOGEN_DEFAULT_CLASSES)
@@ -247,6 +251,11 @@ class Settings(BaseSettings):
         # A URL that already names a database keeps it.
         tail = base.split("://", 1)[-1]
         return base if "/" in tail else f"{base}/{self.redis_db}"
+
+    def agent_url_allowed(self, url: str) -> bool:
+        """Whether AGENT_URL_PREFIXES lets a discussion body name `url`."""
+        prefixes = [p.strip() for p in self.agent_url_prefixes.split(",") if p.strip()]
+        return not prefixes or any(url.startswith(p) for p in prefixes)
 
     @property
     def autogen_allowed(self) -> frozenset[str]:
