@@ -82,9 +82,10 @@ def test_a2a_autogen_simulated_and_a_person_complete_a_discussion(live_server, p
 
 @pytest.fixture
 def slow_models(platform) -> Iterator[str]:
-    """The reference platform's model answers after 1.5 s, so a kill lands mid-call."""
+    """The reference platform's model answers after 2.5 s (the harness's turn deadline is 3 s),
+    so a kill right after the call arrives lands mid-call."""
     base = platform[0]
-    assert requests.put(f"{base}/faults", json={"latency_ms": 1500}, timeout=5).ok
+    assert requests.put(f"{base}/faults", json={"latency_ms": 2500}, timeout=5).ok
     yield base
     requests.put(f"{base}/faults", json={}, timeout=5)
 
@@ -109,6 +110,8 @@ def test_sigkill_during_the_autogen_turn_leaves_exactly_one_message(slow_models,
 
         wait_for(lambda: model_calls() >= 1, timeout=60)  # its first model call is in flight
         cluster.kill_worker(first)
+        # The kill landed before the AutoGen turn (turn 1) committed: only turn 0 is there.
+        assert cluster.r.llen(f"discussion:{did}:messages") <= 1
         cluster.start_worker()
         assert cluster.wait_terminal([did], timeout=90) < 90, cluster.log_tail("w2")
         raw = cluster.r.lrange(f"discussion:{did}:messages", 0, -1)
