@@ -242,6 +242,26 @@ class Store(TurnWrites, EventStream, HeldAndMuted):
             ids = [i for i in ids if i in mine]
         return ids
 
+    def inactive_ids(self) -> list[str]:
+        """Stored discussions not in the active set (finished, or their keys gone)."""
+        active = set(self.r.smembers(keys.ACTIVE))
+        return [d for d in self.r.zrange(keys.ALL, 0, -1) if d not in active]
+
+    def status_and_update(self, discussion_ids: list[str]) -> list[tuple[str | None, str | None]]:
+        """(status, updated_at) of each discussion; Nones for one that is gone."""
+        pipe = self.r.pipeline(transaction=False)
+        for did in discussion_ids:
+            pipe.hmget(keys.state(did), "status", "updated_at")
+        return [(st, upd) for st, upd in pipe.execute()] if discussion_ids else []
+
+    def forget(self, discussion_id: str) -> None:
+        """Drop an id whose keys are already gone from the listing index."""
+        self.r.zrem(keys.ALL, discussion_id)
+
+    def claim(self, key: str, interval_s: float) -> bool:
+        """True for the one caller per `interval_s` that sets the claim `key` first."""
+        return bool(self.r.set(key, "1", nx=True, px=int(interval_s * 1000)))
+
     def active_ids(self) -> list[str]:
         return list(self.r.smembers(keys.ACTIVE))
 
