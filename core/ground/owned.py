@@ -16,8 +16,11 @@ SERVER_MESSAGE_METADATA_KEYS = frozenset({
     "cost_usd", "attempts", "retries", "usage_estimated", "cached_reply",
     # Stand-in agents answering for a person (workers/turns.py, workers/human_turns.py).
     "proxy_for", "proxy_for_name", "stand_in",
-    # Ballots: set by the votes endpoint or parsed from an agent's reply (protocols/consensus).
-    "vote", "vote_unparsed",
+    # What the protocols read from an agent's reply (`message_metadata` in protocols/): a
+    # ballot (consensus; also set by the votes endpoint), a side or verdict (debate), the
+    # moderator agent's choice (moderated).
+    "vote", "vote_source", "vote_unparsed", "side", "verdict", "verdict_unparsed",
+    "chosen_by", "choice_source",
     # Moderation (core/services/moderation.py) and records a read could not parse.
     "approved_by", "unreadable",
 })

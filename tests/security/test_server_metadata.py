@@ -19,7 +19,7 @@ from tests.security.conftest import ORIGIN
 from workers.engine import Runtime, run_step
 
 CLAIMED = ("attempts", "retries", "usage_estimated", "provider", "cost_usd", "cached_reply",
-           "proxy_for", "approved_by", "vote_unparsed")
+           "proxy_for", "approved_by", "vote", "vote_unparsed", "verdict", "chosen_by")
 
 
 def _shared(sec_client, users) -> tuple[str, str]:
@@ -63,19 +63,39 @@ def test_clients_cannot_set_server_keys_over_the_websocket(sec_client, sec_serve
         ws.close()
 
 
-def test_every_key_an_agent_turn_writes_is_in_the_list(make_app, sec_settings, users,
-                                                       store, platform) -> None:
-    """Real turns through the simulated backend and the reference platform's OpenAI-compatible
-    server (which reports no usage when asked, so usage is estimated), one retried."""
-    base, state = platform
-    client = make_app(sec_settings).test_client()
-    body = {"topic": "t", "max_rounds": 2, "agents": [
+PANELS = {
+    # Simulated agents and the reference platform's OpenAI-compatible server, over HTTP.
+    "round_robin": {"protocol": "round_robin", "agents": [
         {"persona": "Sim", "provider": "simulated"},
-        {"persona": "Remote", "provider": "openai", "model": "fake-model"}]}
-    did = client.post("/v1/discussions", json=body, headers=users.headers("alice")).json["id"]
+        {"persona": "Remote", "provider": "openai", "model": "fake-model"}]},
+    "consensus": {"protocol": "consensus", "agents": [
+        {"persona": "A", "provider": "simulated", "params": {"vote": "none"}},
+        {"persona": "B", "provider": "simulated", "params": {"vote": "yes"}}]},
+    "moderated": {"protocol": "moderated", "agents": [
+        {"persona": "Mod", "provider": "simulated", "moderator": True,
+         "params": {"choose": ["A", "B"], "end_after": 3}},
+        {"persona": "A", "provider": "simulated"}, {"persona": "B", "provider": "simulated"}]},
+    "debate": {"protocol": "debate", "agents": [
+        {"persona": "Advocate", "role": "pro", "provider": "simulated"},
+        {"persona": "Critic", "role": "con", "provider": "simulated"},
+        {"persona": "Judge", "role": "judge", "provider": "simulated",
+         "params": {"choose": "con"}}]},
+}
+
+
+@pytest.mark.parametrize("protocol", sorted(PANELS))
+def test_every_key_an_agent_turn_writes_is_in_the_list(make_app, sec_settings, users,
+                                                       store, platform, protocol) -> None:
+    """Real turns of every protocol through the engine; the keys written must all be listed
+    (a protocol that starts writing a new key fails here until it is added)."""
+    client = make_app(sec_settings).test_client()
+    body = {"topic": "Monoliths beat microservices", "max_rounds": 2, **PANELS[protocol]}
+    resp = client.post("/v1/discussions", json=body, headers=users.headers("alice"))
+    assert resp.status_code == 201, resp.json
+    did = resp.json["id"]
     rt = Runtime(settings=sec_settings, store=store, backends=Backends(sec_settings),
                  enqueue=lambda _did: None)
-    for _ in range(20):
+    for _ in range(30):
         run_step(rt, did)
         if store.state(did).status.terminal:
             break
