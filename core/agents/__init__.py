@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.agents.base import AgentBackend, AgentReply, TurnRequest
 from core.agents.execution_platform import ExecutionPlatformBackend
+from core.agents.external import ExternalBackend
 from core.agents.http import HttpCaller
 from core.agents.openai import OpenAIBackend
 from core.agents.simulated import SimulatedBackend
@@ -24,6 +25,7 @@ class Backends:
             "simulated": SimulatedBackend(),
             "execution_platform": ExecutionPlatformBackend(settings, self.caller),
             "openai": OpenAIBackend(settings, self.caller),
+            "external": ExternalBackend(),
         }
         self._by_name.update(extra or {})
 

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # (estimated at 4 characters a token; 0 = no budget).
     context_window_messages: int = Field(default=20, ge=1, le=500)
     context_window_tokens: int = Field(default=0, ge=0)
+    # Free-form with people (or external agents) taking part: the agent turns allowed after
+    # each new post before the agents wait for the next one.
+    free_form_agent_turns_per_post: int = Field(default=3, ge=1, le=100)
     # Retries of a failed agent call (connection errors, 5xx, 429), with exponential backoff
     # and full jitter, never past the turn's deadline.
     agent_max_retries: int = Field(default=3, ge=0, le=20)

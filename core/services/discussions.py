@@ -247,7 +247,7 @@ def post_message(
         raise ParticipantNotFound(
             f"participant {body.participant_id} is not in discussion {discussion_id}"
         )
-    access.check_author(principal, author, discussion_id)
+    access.check_author(principal, author, discussion_id, found)
     return append(svc, snap, author, content=body.content, message_type=body.message_type,
                   metadata=body.metadata, idempotency_key=idempotency_key)
 
