@@ -181,6 +181,8 @@ class Settings(BaseSettings):
     health_probe_timeout_s: float = Field(default=2.0, gt=0)
     # A Celery worker serves its own /metrics on this port (0: off).
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    # The address the worker's metrics listen on (the run command's demo mode: 127.0.0.1).
+    worker_metrics_host: str = "0.0.0.0"
     # Schedules and batches: how often beat's tick runs, how often a batch refills its slots.
     schedule_tick_s: float = Field(default=10.0, gt=0)
     schedule_missed_grace_s: float = Field(default=60.0, gt=0)

@@ -1,0 +1,198 @@
+"""One stream reader per API process, fanning each discussion's events out to local sockets.
+
+Viewers never hold a Redis connection of their own: the hub issues one XREAD over every watched
+discussion's stream and copies each entry into the bounded queue of every local subscriber. A
+subscriber whose queue fills up is marked overflowed and dropped by its socket loop, so a slow
+viewer never delays the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+
+from core.ground.models import Event
+from core.storage import keys
+from core.storage.store import decode_event
+
+log = logging.getLogger(__name__)
+
+# Frames kept encoded: enough for every event in flight to every local socket.
+FRAME_CACHE = 4096
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One socket's feed of live events of one discussion."""
+
+    discussion_id: str
+    queue: queue.Queue[Event | None]
+    overflowed: bool = False
+    gone: bool = False
+    closed: threading.Event = field(default_factory=threading.Event)
+
+    def offer(self, event: Event | None) -> None:
+        """Deliver without blocking; a full queue marks the subscriber as too slow."""
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except queue.Full:
+            self.overflowed = True
+
+
+class StreamHub:
+    """Reads the events streams of the discussions that local sockets watch."""
+
+    def __init__(
+        self,
+        client_factory: Callable[[], redis.Redis],
+        *,
+        block_ms: int = 50,
+        queue_size: int = 2000,
+        existence_check_s: float = 2.0,
+    ) -> None:
+        self._client_factory = client_factory
+        self.block_ms = block_ms
+        self.queue_size = queue_size
+        self.existence_check_s = existence_check_s
+        self._subs: dict[str, set[Subscription]] = {}
+        self._positions: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._client: redis.Redis | None = None
+        self._frames: OrderedDict[int, tuple[Event, str]] = OrderedDict()
+
+    def subscribe(self, discussion_id: str, client: redis.Redis) -> Subscription:
+        """Register a subscriber; events after the current end of the stream reach its queue.
+
+        Call this before reading any backlog, then skip queued events already sent.
+        """
+        sub = Subscription(discussion_id, queue.Queue(maxsize=self.queue_size))
+        with self._lock:
+            if discussion_id not in self._positions:
+                last = client.xrevrange(keys.events(discussion_id), count=1)
+                self._positions[discussion_id] = last[0][0] if last else "0-0"
+            self._subs.setdefault(discussion_id, set()).add(sub)
+            self._ensure_thread()
+        self._wake.set()
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            subs = self._subs.get(sub.discussion_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[sub.discussion_id]
+                    self._positions.pop(sub.discussion_id, None)
+
+    def frame(self, event: Event) -> str:
+        """The event's frame text, encoded once per process however many sockets send it.
+
+        Keyed by the object the hub delivered to every subscriber; the entry holds the event,
+        so its id cannot be reused while cached.
+        """
+        key = id(event)
+        with self._lock:
+            hit = self._frames.get(key)
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        text = json.dumps({"id": event.id, "type": event.type, "data": event.data},
+                          separators=(",", ":"), ensure_ascii=False)
+        with self._lock:
+            self._frames[key] = (event, text)
+            while len(self._frames) > FRAME_CACHE:
+                self._frames.popitem(last=False)
+        return text
+
+    def viewer_count(self) -> int:
+        with self._lock:
+            return sum(len(s) for s in self._subs.values())
+
+    def stop(self) -> None:
+        """Stop the reader; its Redis connection is closed when the loop ends."""
+        self._stopping = True
+        self._wake.set()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="stream-hub", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            if self._client is not None:
+                self._client.connection_pool.disconnect()
+                self._client = None
+
+    def _loop(self) -> None:
+        backoff = 0.1
+        last_check = time.monotonic()
+        while not self._stopping:
+            with self._lock:
+                streams = {keys.events(d): pos for d, pos in self._positions.items()}
+            if not streams:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            try:
+                if self._client is None:
+                    self._client = self._client_factory()
+                result = self._client.xread(streams, count=500, block=self.block_ms)
+                backoff = 0.1
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("stream hub lost Redis (%s); retrying in %.1fs", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            for stream_key, entries in result or []:
+                did = stream_key.split(":")[1]
+                self._deliver(did, entries)
+            if time.monotonic() - last_check >= self.existence_check_s:
+                last_check = time.monotonic()
+                self._check_existence()
+
+    def _deliver(self, did: str, entries: list) -> None:
+        events = [decode_event(eid, fields) for eid, fields in entries]
+        with self._lock:
+            if did not in self._positions:
+                return
+            self._positions[did] = entries[-1][0]
+            subs = list(self._subs.get(did, ()))
+        for sub in subs:
+            for event in events:
+                sub.offer(event)
+
+    def _check_existence(self) -> None:
+        """Tell the sockets of deleted discussions, whose streams simply stop."""
+        with self._lock:
+            dids = list(self._subs)
+        if not dids or self._client is None:
+            return
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for did in dids:
+                pipe.exists(keys.state(did))
+            found = pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError):
+            return
+        for did, exists in zip(dids, found, strict=True):
+            if not exists:
+                with self._lock:
+                    subs = list(self._subs.get(did, ()))
+                for sub in subs:
+                    sub.gone = True
+                    sub.offer(None)

@@ -1,0 +1,43 @@
+"""Helpers shared by the HTTP backends: parameter checks and building a reply from usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.agents.base import AgentReply, TurnRequest
+from core.agents.context import estimate_tokens
+from core.agents.http import CallStats
+from core.ground.errors import AgentError, Unprocessable
+from core.ground.models import Participant
+
+
+def check_common_params(agent: Participant) -> None:
+    """422 for provider params of the wrong shape (shared by the HTTP backends)."""
+    params = agent.params
+    if "stream" in params and not isinstance(params["stream"], bool):
+        raise Unprocessable("params.stream must be true or false")
+    mt = params.get("max_tokens")
+    if mt is not None and (isinstance(mt, bool) or not isinstance(mt, int) or not 1 <= mt
+                           <= 1_000_000):
+        raise Unprocessable("params.max_tokens must be an integer from 1 to 1000000")
+    if agent.temperature is not None and not 0.0 <= agent.temperature <= 2.0:
+        raise Unprocessable("temperature must be between 0 and 2")
+
+
+def reply_from_usage(content: str, usage: dict[str, Any], model: str | None, request: TurnRequest,
+           stats: CallStats) -> AgentReply:
+    if not content.strip():
+        raise AgentError("the agent returned an empty reply", attempts=stats.attempts)
+    estimated = not usage
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    return AgentReply(
+        content=content,
+        prompt_tokens=int(prompt) if isinstance(prompt, int) else sum(
+            estimate_tokens(m["content"]) for m in request.messages),
+        completion_tokens=int(completion) if isinstance(completion, int) else estimate_tokens(
+            content),
+        attempts=stats.attempts,
+        model=model,
+        metadata={"usage_estimated": True} if estimated else {},
+    )

@@ -1,0 +1,109 @@
+"""Operational probes shared by /health, /metrics and the workers: heartbeats and queue depth."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from core.storage import keys
+
+STEP_QUEUE = "steps"
+ENQUEUED_AT_HEADER = "enqueued_at"  # set on every task message by workers.ops
+
+
+def heartbeat(r: redis.Redis, hostname: str, now: float | None = None) -> None:
+    """Record that a worker is alive now."""
+    r.zadd(keys.WORKER_HEARTBEATS, {hostname: now or time.time()})
+
+
+def worker_gone(r: redis.Redis, hostname: str) -> None:
+    """Forget a worker that shut down cleanly."""
+    r.zrem(keys.WORKER_HEARTBEATS, hostname)
+
+
+def live_workers(r: redis.Redis, ttl_s: float, now: float | None = None) -> list[str]:
+    """Workers whose last heartbeat is younger than `ttl_s`; older entries are pruned."""
+    now = now or time.time()
+    pipe = r.pipeline(transaction=False)
+    pipe.zremrangebyscore(keys.WORKER_HEARTBEATS, "-inf", now - 10 * ttl_s)
+    pipe.zrangebyscore(keys.WORKER_HEARTBEATS, now - ttl_s, "+inf")
+    return list(pipe.execute()[1])
+
+
+def queue_stats(broker: redis.Redis, queue: str = STEP_QUEUE,
+                now: float | None = None) -> tuple[int, float | None]:
+    """(messages waiting, age in seconds of the oldest one or None) for a broker queue.
+
+    kombu LPUSHes and BRPOPs, so each list's oldest message is its last element.
+    """
+    now = now or time.time()
+    names = keys.broker_queue_keys(queue)
+    pipe = broker.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(name)
+        pipe.lindex(name, -1)
+    raw = pipe.execute()
+    depth = 0
+    oldest: float | None = None
+    for i in range(len(names)):
+        depth += int(raw[2 * i] or 0)
+        sent = _enqueued_at(raw[2 * i + 1])
+        if sent is not None:
+            oldest = sent if oldest is None else min(oldest, sent)
+    return depth, (round(max(now - oldest, 0.0), 3) if oldest is not None else None)
+
+
+def _enqueued_at(payload: Any) -> float | None:
+    if not payload:
+        return None
+    try:
+        headers = json.loads(payload).get("headers") or {}
+        return float(headers[ENQUEUED_AT_HEADER])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def discussions_by_status(r: redis.Redis) -> dict[str, int]:
+    """How many stored discussions are in each status (one pipelined read per scrape)."""
+    ids = r.zrange(keys.ALL, 0, -1)
+    pipe = r.pipeline(transaction=False)
+    for did in ids:
+        pipe.hget(keys.state(did), "status")
+    counts: dict[str, int] = {}
+    for status in pipe.execute() if ids else []:
+        if status:
+            counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+class OpsCollector(Collector):
+    """Scrape-time gauges read from Redis: discussions by status, queue depth, live workers."""
+
+    def __init__(self, r: redis.Redis, broker: redis.Redis, heartbeat_ttl_s: float) -> None:
+        self.r = r
+        self.broker = broker
+        self.ttl = heartbeat_ttl_s
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        by_status = GaugeMetricFamily("orchestrator_discussions", "Discussions by status",
+                                      labels=["status"])
+        for status, n in sorted(discussions_by_status(self.r).items()):
+            by_status.add_metric([status], n)
+        yield by_status
+        depth, oldest = queue_stats(self.broker)
+        q = GaugeMetricFamily("orchestrator_queue_depth", "Steps waiting in the broker",
+                              labels=["queue"])
+        q.add_metric([STEP_QUEUE], depth)
+        yield q
+        age = GaugeMetricFamily("orchestrator_queue_oldest_age_seconds",
+                                "Age of the oldest queued step (0 when empty)", labels=["queue"])
+        age.add_metric([STEP_QUEUE], oldest or 0.0)
+        yield age
+        yield GaugeMetricFamily("orchestrator_workers_live", "Workers with a fresh heartbeat",
+                                value=len(live_workers(self.r, self.ttl)))

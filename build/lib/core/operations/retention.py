@@ -1,0 +1,59 @@
+"""Retention: finished discussions are deleted, every key of them, a set time after they end."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from core.ground.clock import epoch
+from core.ground.errors import DiscussionNotFound
+from core.ground.models import Status
+from core.storage import keys
+from core.storage.store import Store
+
+log = logging.getLogger(__name__)
+CHUNK = 500
+
+
+def _epoch(ts: str | None) -> float | None:
+    if not ts:
+        return None
+    try:
+        return epoch(ts)
+    except ValueError:
+        return None
+
+
+def sweep(store: Store, retention_s: float, now: float | None = None) -> list[str]:
+    """Delete discussions finished more than `retention_s` ago; the ids deleted."""
+    if retention_s <= 0:
+        return []
+    now = now or time.time()
+    r = store.r
+    active = set(r.smembers(keys.ACTIVE))
+    candidates = [d for d in r.zrange(keys.ALL, 0, -1) if d not in active]
+    deleted: list[str] = []
+    for i in range(0, len(candidates), CHUNK):
+        chunk = candidates[i:i + CHUNK]
+        pipe = r.pipeline(transaction=False)
+        for did in chunk:
+            pipe.hmget(keys.state(did), "status", "updated_at")
+        for did, (status, updated) in zip(chunk, pipe.execute(), strict=True):
+            if status is None:
+                r.zrem(keys.ALL, did)  # its keys are already gone
+                continue
+            ended = _epoch(updated)
+            if Status(status).terminal and ended is not None and ended + retention_s <= now:
+                try:
+                    store.delete(did)
+                except DiscussionNotFound:
+                    continue
+                deleted.append(did)
+    if deleted:
+        log.info("retention deleted %d finished discussions", len(deleted))
+    return deleted
+
+
+def claim_sweep(store: Store, interval_s: float) -> bool:
+    """True for one caller per interval, so many ticks do not sweep at once."""
+    return bool(store.r.set(keys.RETENTION_SWEEP, "1", nx=True, px=int(interval_s * 1000)))

@@ -1,0 +1,240 @@
+"""Server-side Lua for every multi-key change, so each one is atomic and fenced.
+
+Messages are stored as JSON whose first field is `seq`; the scripts splice `{"seq":N,` in front
+of the caller's JSON (which starts with `{` and has at least one field) so that the number is
+assigned inside the atomic section, without re-encoding the body with cjson (which would turn
+an empty list into `{}`).
+"""
+
+from __future__ import annotations
+
+# KEYS: 1 state, 2 lock
+# ARGV: 1 lease ttl ms
+# -> -1 when the discussion is gone, 0 when another step holds the lease, else the new token.
+ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local token = redis.call('HINCRBY', KEYS[1], 'fence', 1)
+redis.call('SET', KEYS[2], token, 'PX', ARGV[1])
+return token
+"""
+
+# KEYS: 1 lock, 2 state
+# ARGV: 1 token, 2 seq the step last saw ('' = do not park)
+# -> {released 0/1, seq, status}
+# Parking marks an active discussion that the protocol left idle (nobody to speak until
+# something happens): `parked` = `updated_at`, so the reconciler leaves it alone until any
+# later commit changes `updated_at`. A post that landed during the step (seq moved) unparks.
+RELEASE = """
+local released = 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  released = 1
+end
+local st = redis.call('HMGET', KEYS[2], 'seq', 'status', 'updated_at')
+if released == 1 and ARGV[2] ~= '' and st[2] == 'active' and (st[1] or '0') == ARGV[2] then
+  redis.call('HSET', KEYS[2], 'parked', st[3] or '')
+end
+return {released, st[1] or '0', st[2] or ''}
+"""
+
+# KEYS: 1 state, 2 lock, 3 events, 4 replies
+# ARGV: 1 token, 2 turn, 3 turn_started data JSON, 4 events maxlen, 5 max attempts per turn
+# -> {0, reason} on a fencing failure, {2, attempts} when the turn has been begun more than
+#    `max attempts` times without committing (each earlier attempt crashed or timed out),
+#    else {1, cached reply JSON or ''}
+BEGIN_TURN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'gone'} end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {0, 'stale_lease'} end
+if redis.call('HGET', KEYS[1], 'turn') ~= ARGV[2] then return {0, 'stale_turn'} end
+if redis.call('HGET', KEYS[1], 'started_turn') ~= ARGV[2] then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'type', 'turn_started', 'data', ARGV[3])
+  redis.call('HSET', KEYS[1], 'started_turn', ARGV[2], 'attempts', 1)
+else
+  local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  if attempts > tonumber(ARGV[5]) then return {2, tostring(attempts - 1)} end
+end
+local cached = redis.call('HGET', KEYS[4], ARGV[2])
+return {1, cached or ''}
+"""
+
+# The one commit path, for steps (fenced by token and turn) and for API posts (unfenced,
+# optionally idempotent). Appends at most one message, applies state updates, writes events.
+# KEYS: 1 state, 2 messages, 3 events, 4 lock, 5 replies, 6 active set, 7 idempotency key,
+#       8 usage hash
+# ARGV: 1 token ('' = no lease check)
+#       2 expected turn ('' = no turn check)
+#       3 message JSON without seq ('' = no message)
+#       4 state updates: flat JSON object of strings
+#       5 extra events: JSON array of [type, data JSON], written after the message event
+#       6 events maxlen
+#       7 lease ttl ms (renewed when a token is given)
+#       8 allowed statuses, comma separated ('' = any non-terminal)
+#       9 '1' to advance the turn counter
+#      10 reply-cache field to delete ('' = none)
+#      11 discussion id (for the active set)
+#      12 idempotency ttl seconds ('0' = none)
+#      13 now (ISO 8601)
+#      14 usage increments: flat JSON object field -> number as a string ('' = none)
+#      15 begin the next turn: its turn_started data JSON ('' = no)
+#      16 ... only if seq is then exactly this (nobody posted since the caller's view)
+# -> {1, seq, turn, message event id, next begun 0/1, next turn's cached reply JSON or ''}
+#    | {2, remembered message JSON} | {0, reason, detail}
+# Beginning the next turn here (what BEGIN_TURN does) saves the engine one round trip per turn.
+COMMIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'gone', ''} end
+local idem_ttl = tonumber(ARGV[12])
+if idem_ttl > 0 then
+  local seen = redis.call('GET', KEYS[7])
+  if seen then return {2, seen} end
+end
+if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then
+  return {0, 'stale_lease', ''}
+end
+local st = redis.call('HMGET', KEYS[1], 'turn', 'status', 'seq')
+local turn, status = st[1] or '0', st[2] or 'pending'
+if ARGV[2] ~= '' and turn ~= ARGV[2] then return {0, 'stale_turn', turn} end
+local terminal = {completed=true, cancelled=true, failed=true}
+if ARGV[8] == '' then
+  if terminal[status] then return {0, 'status', status} end
+else
+  local ok = false
+  for s in string.gmatch(ARGV[8], '[^,]+') do if s == status then ok = true end end
+  if not ok then return {0, 'status', status} end
+end
+local seq = tonumber(st[3] or '0')
+local event_id = ''
+local maxlen = ARGV[6]
+if ARGV[3] ~= '' then
+  seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+  local msg = '{"seq":' .. seq .. ',' .. string.sub(ARGV[3], 2)
+  redis.call('RPUSH', KEYS[2], msg)
+  event_id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'type', 'message', 'data', msg)
+  if idem_ttl > 0 then redis.call('SET', KEYS[7], msg, 'EX', idem_ttl) end
+end
+if ARGV[9] == '1' then turn = tostring(redis.call('HINCRBY', KEYS[1], 'turn', 1)) end
+local updates = cjson.decode(ARGV[4])
+for k, v in pairs(updates) do redis.call('HSET', KEYS[1], k, v) end
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[13])
+local new_status = updates['status']
+if new_status and terminal[new_status] then redis.call('SREM', KEYS[6], ARGV[11]) end
+for _, ev in ipairs(cjson.decode(ARGV[5])) do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'type', ev[1], 'data', ev[2])
+end
+if ARGV[10] ~= '' then redis.call('HDEL', KEYS[5], ARGV[10]) end
+if ARGV[14] and ARGV[14] ~= '' then
+  for k, v in pairs(cjson.decode(ARGV[14])) do redis.call('HINCRBYFLOAT', KEYS[8], k, v) end
+end
+if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[4], ARGV[7]) end
+local begun, cached = 0, ''
+if (ARGV[15] or '') ~= '' and ARGV[1] ~= '' and tostring(seq) == ARGV[16]
+    and redis.call('HGET', KEYS[1], 'status') == 'active' then
+  if redis.call('HGET', KEYS[1], 'started_turn') ~= turn then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*',
+               'type', 'turn_started', 'data', ARGV[15])
+    -- the first attempt at this turn, as in BEGIN_TURN, so the attempts cap counts re-runs
+    redis.call('HSET', KEYS[1], 'started_turn', turn, 'attempts', 1)
+  end
+  cached = redis.call('HGET', KEYS[5], turn) or ''
+  begun = 1
+end
+return {1, seq, tonumber(turn), event_id, begun, cached}
+"""
+
+# KEYS: 1 state, 2 replies
+# ARGV: 1 turn, 2 reply JSON
+# A late step must not recreate keys of a deleted discussion.
+CACHE_REPLY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
+# KEYS: 1 state, 2 held, 3 events, 4 idempotency key
+# ARGV: 1 held_id, 2 message JSON, 3 `held` event data JSON, 4 idempotency ttl s ('0' none),
+#       5 events maxlen, 6 the held record JSON (remembered under the idempotency key)
+# Holds a post for a moderator's approval, once per idempotency key.
+# -> {1} | {2, remembered held record JSON} | {0, reason, detail}
+HOLD = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'gone', ''} end
+local status = redis.call('HGET', KEYS[1], 'status') or 'pending'
+if status == 'completed' or status == 'cancelled' or status == 'failed' then
+  return {0, 'status', status}
+end
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then
+  local seen = redis.call('GET', KEYS[4])
+  if seen then return {2, seen} end
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'type', 'held', 'data', ARGV[3])
+if ttl > 0 then redis.call('SET', KEYS[4], ARGV[6], 'EX', ttl) end
+return {1}
+"""
+
+# KEYS: 1 held
+# ARGV: 1 held_id
+# Takes a held message out exactly once: its JSON, or false when it is not (or no longer) held.
+TAKE_HELD = """
+local msg = redis.call('HGET', KEYS[1], ARGV[1])
+if msg then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return msg
+"""
+
+# Batches. KEYS: batch hash, pending list, running set. ARGV: cap, marker suffix.
+# Takes the next pending item only while fewer than `cap` are running, and holds its place in
+# the running set with a marker until the discussion exists: the cap holds across pumps.
+BATCH_RESERVE = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return -1 end
+if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[1]) then return -2 end
+local idx = redis.call('LPOP', KEYS[2])
+if not idx then return -3 end
+redis.call('SADD', KEYS[3], 'slot:' .. idx .. ':' .. ARGV[2])
+return tonumber(idx)
+"""
+
+# KEYS: batch hash, pending list, running set, active batches set. ARGV: batch id, now (ISO).
+# Marks the batch completed once nothing is pending or running; 1 when it did.
+BATCH_COMPLETE = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+if redis.call('LLEN', KEYS[2]) > 0 or redis.call('SCARD', KEYS[3]) > 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'completed', 'finished_at', ARGV[2])
+redis.call('SREM', KEYS[4], ARGV[1])
+return 1
+"""
+
+# KEYS: 1 lock, 2 events
+# ARGV: 1 token, 2 events maxlen, 3 type, 4 data JSON
+# An event only the lease holder may write (a streamed reply's deltas): 1 if written.
+PUBLISH_FENCED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[3], 'data', ARGV[4])
+return 1
+"""
+
+# KEYS: 1 user's active-owned set, 2 discussions:active
+# ARGV: 1 new discussion id, 2 cap
+# Admit one more discussion for a user if fewer than `cap` of theirs are unfinished; finished
+# ones are pruned from the set on the way, so it never grows past the cap.
+QUOTA_ADMIT = """
+local n = 0
+for _, did in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('SISMEMBER', KEYS[2], did) == 1 then n = n + 1
+  else redis.call('SREM', KEYS[1], did) end
+end
+if n >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1
+"""
+
+# KEYS: 1 user's sockets zset
+# ARGV: 1 connection id, 2 now (epoch s), 3 expiry (epoch s), 4 cap
+# Admit one more open WebSocket for a user: entries past their expiry (a process that died
+# without saying goodbye) are dropped first. 1 if admitted.
+SOCKET_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) - tonumber(ARGV[2])) + 60)
+return 1
+"""

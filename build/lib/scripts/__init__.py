@@ -1,0 +1,1 @@
+"""Developer and operator scripts: the run command, the embedded Redis, the demo."""

@@ -1,0 +1,60 @@
+"""The I/O a step uses (`Runtime`), and the per-process runtime of a worker: built on first
+use, cached on the Celery app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from celery import Celery
+
+from core.agents import Backends
+from core.ground.models import Message
+from core.ground.settings import Settings
+from core.services.context import Services, build_services
+from core.storage.broker import Dispatcher
+from core.storage.redis_client import make_redis
+from core.storage.store import Store
+from workers.instrumented import InstrumentedBackends
+
+
+@dataclass
+class Runtime:
+    """The I/O a step uses, passed in so tests can hand in real or fake parts."""
+
+    settings: Settings
+    store: Store
+    backends: Backends
+    enqueue: Callable[[str], None]
+    clock: Callable[[], float] = time.monotonic
+    on_turn: Callable[[str, Message], None] | None = field(default=None)
+    # Schedules the deadline check of a person's turn: (discussion id, deadline ISO, delay s).
+    schedule_check: Callable[[str, str, float], None] | None = field(default=None)
+    wall_clock: Callable[[], float] = time.time
+    # Sends one agent's answer of a simultaneous round to a task: (discussion id, turn, agent id).
+    dispatch_parallel: Callable[[str, int, str], None] | None = field(default=None)
+
+
+    def services(self) -> Services:
+        """The service context for the same settings, store, backends and dispatcher."""
+        return build_services(self.settings, self.store, self.enqueue, backends=self.backends)
+
+
+def runtime_for(app: Celery) -> Runtime:
+    """This process's Runtime for `app`, made once (after fork, so no socket is shared)."""
+    rt = getattr(app, "_orchestrator_runtime", None)
+    if rt is None:
+        settings: Settings = app.conf.get("orchestrator_settings") or Settings()
+        client = make_redis(settings)
+        send = Dispatcher(app)
+        rt = Runtime(
+            settings=settings,
+            store=Store(client, events_maxlen=settings.events_maxlen),
+            backends=InstrumentedBackends(Backends(settings)),  # type: ignore[arg-type]
+            enqueue=send.step,
+            schedule_check=send.human_turn_check,
+            dispatch_parallel=send.parallel_turn,
+        )
+        app._orchestrator_runtime = rt  # type: ignore[attr-defined]
+    return rt
