@@ -25,10 +25,11 @@ def reply_text(persona: str, messages: list[dict[str, Any]], turn: Any,
                   if ln.startswith("Discussion topic:")), "this discussion")
     user = next((m.get("content", "") for m in reversed(messages)
                  if isinstance(m, dict) and m.get("role") == "user"), "")
-    lines = [ln for ln in str(user).splitlines() if ln.startswith("[")
-             and f"] {persona} (agent):" not in ln]  # an agent never answers itself
+    lines = [ln for ln in str(user).splitlines() if ln.startswith("[")]
+    others = [ln for ln in lines if f"] {persona} (agent):" not in ln]  # never itself
     return voice.line(discussion_id=key, turn=turn, persona=persona, topic=topic,
-                      previous=voice.previous_from_lines(lines))
+                      previous=voice.previous_from_lines(others),
+                      own=voice.own_from_lines(lines, persona))
 
 
 def usage(messages: list[dict[str, Any]], content: str) -> dict[str, int]:

@@ -13,162 +13,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-# Subjects by what the topic is about (first family whose keyword the topic contains).
-_SUBJECTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("auth", "login", "password", "passkey", "sign-in", "sign in", "identity", "session"),
-     ("token lifetime", "refresh token rotation", "the password reset flow",
-      "session revocation", "MFA enrollment", "login throttling")),
-    (("database", "postgres", "mysql", "schema", "storage", "data model"),
-     ("the migration strategy", "the backup and restore drill", "read scaling",
-      "connection pooling", "the indexing plan", "data retention")),
-    (("api", "endpoint", "rest", "graphql", "sdk"),
-     ("versioning", "the error format", "pagination", "rate limiting", "idempotent retries",
-      "backwards compatibility")),
-    (("retro", "review", "incident", "postmortem", "outage", "on-call", "on call"),
-     ("the timeline of events", "alert coverage", "follow-up ownership", "the runbook",
-      "time to detect", "the action list")),
-    (("release", "launch", "rollout", "migrat", "deploy"),
-     ("the rollout plan", "the feature-flag plan", "the rollback path",
-      "customer communication",
-      "the cut-over window", "monitoring during launch")),
-)
-_GENERIC = ("scope", "the first milestone", "ownership", "the success metric",
-            "the biggest risk", "the rollout plan")
+from refplatform.lines import GENERIC, LINES, PERSONAS, SUBJECTS
 
-# Who cares about what: persona keywords -> voice name (first match wins).
-_PERSONAS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("security", "secops", "privacy", "pentest"), "security"),
-    (("product", "pm", "owner", "business"), "product"),
-    (("sre", "ops", "reliability", "infra", "platform", "devops"), "sre"),
-    (("design", "ux", "ui"), "design"),
-    (("qa", "tester", "quality"), "qa"),
-    (("backend", "developer", "engineer", "architect", "frontend", "programmer"), "engineer"),
-)
-
-# Lines per voice and stance. {prev}: the previous speaker's name; {their}: the subject they
-# raised (or "this"); {subject}: what this speaker brings up; {topic}: the topic as a phrase.
-_LINES: dict[str, dict[str, tuple[str, ...]]] = {
-    "security": {
-        "open": ("Before we commit to anything on {topic}, let's agree on a threat model. My "
-                 "first worry is {subject}: get that wrong and the rest leaks.",
-                 "I'll start with the uncomfortable part of {topic}: {subject}. Whatever we "
-                 "build, an attacker will probe that first."),
-        "agree": ("I'm with {prev} on {their}, provided every change to it is logged and we "
-                  "alert on anything unusual.",
-                  "{prev} is right about {their}. From a security angle I'd add {subject}, "
-                  "with short lifetimes by default."),
-        "challenge": ("{prev}, I'd push back on {their}: as proposed it widens the attack "
-                      "surface. Can we look at {subject} first?",
-                      "I'm not comfortable with {their} yet, {prev}. One leaked credential "
-                      "and it becomes the weakest link; {subject} needs a decision before it."),
-        "extend": ("Building on what {prev} said about {their}: {subject} deserves the same "
-                   "care, least privilege and an audit trail.",
-                   "To {prev}'s point on {their}, I'd pair it with {subject}, so a single "
-                   "mistake can't compromise everything."),
-        "question": ("{prev}, how does {their} hold up against a stolen token? That answer "
-                     "decides it for me.",
-                     "A question for {prev}: who can change {their}, and how would we notice "
-                     "if someone abused it?"),
-    },
-    "engineer": {
-        "open": ("From the implementation side of {topic}, I'd start small: get {subject} "
-                 "right, ship it behind a flag, then iterate.",
-                 "Let me sketch the build for {topic}. The part I'd nail down first is "
-                 "{subject}; everything else hangs off it."),
-        "agree": ("Agreed with {prev} on {their}. It's also the simplest thing to build, and "
-                  "we can test it end to end in a day.",
-                  "{prev}'s take on {their} works for me. I'd keep the code path boring and "
-                  "put {subject} next on the list."),
-        "challenge": ("I see it differently from {prev}: {their} sounds clean on paper but "
-                      "adds moving parts we'd have to run forever. {subject} is cheaper to "
-                      "get right.",
-                      "{prev}, {their} as described would double our maintenance. Could we "
-                      "solve it with {subject} instead?"),
-        "extend": ("Following on from {prev} about {their}: in code I'd give {subject} one "
-                   "module and one owner.",
-                   "To make {prev}'s point on {their} concrete, I'd write {subject} as a "
-                   "small library with its own tests."),
-        "question": ("{prev}, what latency budget do you have in mind for {their}? It changes "
-                     "how I'd build it.",
-                     "Quick check with {prev}: should {their} work when a dependency is "
-                     "down, or can we assume it is always reachable?"),
-    },
-    "product": {
-        "open": ("Let's frame {topic} around the user. What people notice first is "
-                 "{subject}, so that's where I'd measure success.",
-                 "For {topic}, I'd like us to agree on the outcome before the design: a "
-                 "smooth experience with {subject} is what customers ask about most."),
-        "agree": ("{prev} makes a good case for {their}, and it fits the roadmap. Let's "
-                  "write it down as a requirement.",
-                  "I'm happy with {prev}'s view on {their}. Users won't see it directly, but "
-                  "they'll feel {subject} if we skip it."),
-        "challenge": ("I hear {prev} on {their}, but I worry it costs us the launch date. "
-                      "Can {subject} come first and the rest follow?",
-                      "{prev}, our users have never asked about {their}. They do complain "
-                      "about {subject}; can we weigh that first?"),
-        "extend": ("Adding to what {prev} said on {their}: let's track adoption and support "
-                   "tickets for {subject} from day one.",
-                   "{prev}'s point about {their} suggests a milestone: {subject} in the first "
-                   "release, polish in the second."),
-        "question": ("{prev}, what would {their} mean for a first-time user? I want to be "
-                     "sure the flow stays short.",
-                     "If we go with {prev}'s approach to {their}, what do we tell customers "
-                     "who already rely on the old behaviour?"),
-    },
-    "sre": {
-        "open": ("Operationally, {topic} lives or dies on {subject}. I'd want dashboards and "
-                 "an alert for it before anything ships.",
-                 "Let me bring the on-call view to {topic}: {subject} is what will page "
-                 "someone at 3 a.m., so let's design for it."),
-        "agree": ("I'm with {prev} on {their}; it's easy to monitor and to roll back.",
-                  "{prev}'s plan for {their} is operable. I'd add an SLO for {subject}."),
-        "challenge": ("{prev}, {their} adds a dependency we'd have to keep alive. What "
-                      "happens when it's down? I'd rather fix {subject} first.",
-                      "I'd be careful with {their}, {prev}: every extra service is another "
-                      "pager rotation. {subject} gives us more for less."),
-        "extend": ("Following {prev} on {their}: let's load-test it and write the runbook for "
-                   "{subject} at the same time.",
-                   "To {prev}'s point about {their}, I'd add a canary stage and watch "
-                   "{subject} during the rollout."),
-        "question": ("{prev}, how do we roll back {their} if it misbehaves in production?",
-                     "What's the failure mode of {their}, {prev}? I'd like to know what we "
-                     "see on the dashboards when it breaks."),
-    },
-    "design": {
-        "open": ("For {topic}, I'd start from the screens people actually see; {subject} is "
-                 "where they get stuck today.",),
-        "agree": ("{prev}'s idea on {their} keeps the flow simple; I like it.",),
-        "challenge": ("{prev}, {their} would add a step for every user. Could {subject} "
-                      "carry that instead?",),
-        "extend": ("Picking up {prev}'s point on {their}: let's prototype it alongside "
-                   "{subject} and test with five users.",),
-        "question": ("{prev}, what does a user see when {their} fails?",),
-    },
-    "qa": {
-        "open": ("On {topic}, I'd list how it can break before we build it; {subject} is my "
-                 "first test case.",),
-        "agree": ("Agreed with {prev} on {their}: it's testable, and I can automate it.",),
-        "challenge": ("{prev}, {their} has a lot of edge cases. I'd rather pin down "
-                      "{subject} first.",),
-        "extend": ("Adding to {prev} on {their}: we need tests for {subject} in the same "
-                   "change.",),
-        "question": ("{prev}, how would we reproduce a bug in {their}?",),
-    },
-    "generic": {
-        "open": ("To open on {topic}: I'd start with {subject}, since the other decisions "
-                 "depend on it.",
-                 "My first thought on {topic} is {subject}. Let's get that clear before the "
-                 "details."),
-        "agree": ("I agree with {prev} about {their}. Next I'd look at {subject}.",
-                  "{prev} has a point on {their}; it fits with {subject}."),
-        "challenge": ("I see {their} differently from {prev}: I'd put {subject} first.",
-                      "{prev}, I'm not convinced on {their} yet. What about {subject}?"),
-        "extend": ("Building on {prev}'s point about {their}, {subject} follows naturally.",
-                   "To add to what {prev} said on {their}: {subject} matters here too."),
-        "question": ("{prev}, what would {their} look like in practice?",
-                     "Could you say more about {their}, {prev}? It affects {subject}."),
-    },
-}
 _STANCES = ("agree", "challenge", "extend", "question")
 # Topics that start with a verb read as a gerund inside a sentence ("designing the API").
 _GERUNDS = {"design": "designing", "pick": "picking", "choose": "choosing", "adopt": "adopting",
@@ -181,7 +27,7 @@ _GERUNDS = {"design": "designing", "pick": "picking", "choose": "choosing", "ado
             "launch": "launching", "write": "writing", "set": "setting"}
 _DETERMINERS = {"a", "an", "the", "our", "this", "that", "my", "your", "their", "its", "which",
                 "what", "how", "why", "when", "should", "can", "do", "does", "is", "are"}
-ALL_SUBJECTS = tuple(s for _, family in _SUBJECTS for s in family) + _GENERIC
+ALL_SUBJECTS = tuple(s for _, family in SUBJECTS for s in family) + GENERIC
 
 
 @dataclass(frozen=True)
@@ -200,7 +46,7 @@ def voice_of(persona: str) -> str:
     """The voice a persona speaks in (its first matching keyword family)."""
     words = set(re.findall(r"[a-z]+", persona.lower()))
     text = persona.lower()
-    for keys, voice in _PERSONAS:
+    for keys, voice in PERSONAS:
         if any((k in words) if len(k) <= 3 else (k in text) for k in keys):
             return voice
     return "generic"
@@ -209,10 +55,10 @@ def voice_of(persona: str) -> str:
 def subjects_for(topic: str) -> tuple[str, ...]:
     """What the topic is about, as a few subjects a speaker may raise."""
     text = topic.lower()
-    for keys, family in _SUBJECTS:
+    for keys, family in SUBJECTS:
         if any(re.search(r"\b" + re.escape(k), text) for k in keys):
             return family
-    return _GENERIC
+    return GENERIC
 
 
 def topic_phrase(topic: str) -> str:
@@ -237,23 +83,40 @@ def subject_in(content: str) -> str | None:
     return max(found)[1] if found else None
 
 
+def _stem(template: str) -> str:
+    """The longest fixed part of a template: how its use is recognised in earlier text."""
+    return max(re.split(r"\{[a-z]+\}", template), key=len).strip(" ,.:;")
+
+
 def line(*, discussion_id: str, turn: object, persona: str, topic: str,
-         previous: Previous | None) -> str:
-    """What `persona` says at this turn: an opening, or an answer to `previous`."""
+         previous: Previous | None, own: list[str] | tuple[str, ...] = ()) -> str:
+    """What `persona` says at this turn: an opening, or an answer to `previous`.
+
+    `own` is what this persona said earlier (as far as the caller sees): a line it already used
+    is passed over while another is left, so a long discussion does not repeat itself.
+    """
     d = _digest(discussion_id, turn, persona)
-    voice = _LINES[voice_of(persona)]
+    voice = LINES[voice_of(persona)]
     subjects = subjects_for(topic)
     their = subject_in(previous.content) if previous is not None else None
     # Raise something the previous message did not mention.
     said = previous.content.lower() if previous is not None else ""
     choices = [s for s in subjects if s.lower() not in said] or list(subjects)
     subject = choices[d[0] % len(choices)]
-    stance = "open" if previous is None else _STANCES[d[1] % len(_STANCES)]
-    templates = voice[stance]
-    text = templates[d[2] % len(templates)].format(
+    if previous is None:
+        candidates = [("open", i) for i in range(len(voice["open"]))]
+    else:  # every stance and line, starting from this turn's draw
+        candidates = [(st, i) for st in _STANCES for i in range(len(voice[st]))]
+    start = (d[1] * 7 + d[2]) % len(candidates)
+    candidates = candidates[start:] + candidates[:start]
+    earlier = " ".join(own)
+    stance, index = next(((st, i) for st, i in candidates
+                          if _stem(voice[st][i]) not in earlier), candidates[0])
+    text = voice[stance][index].format(
         prev=previous.name if previous is not None else "",
         their=their or "this", subject=subject, topic=topic_phrase(topic))
-    return text[0].upper() + text[1:]
+    # Sentences that begin with a subject ("the password reset flow is…") start upper-case.
+    return re.sub(r"(^|[.!?] )([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
 
 
 _TRANSCRIPT_LINE = re.compile(r"^\[(\d+|None)\] (.+?) \((agent|human|system)\): (.*)$")
@@ -266,3 +129,13 @@ def previous_from_lines(lines: list[str]) -> Previous | None:
         if m and m.group(3) != "system":
             return Previous(name=m.group(2), content=m.group(4))
     return None
+
+
+def own_from_lines(lines: list[str], persona: str) -> list[str]:
+    """What `persona` said in a rendered transcript."""
+    out = []
+    for raw in lines:
+        m = _TRANSCRIPT_LINE.match(raw)
+        if m and m.group(2) == persona:
+            out.append(m.group(4))
+    return out

@@ -92,7 +92,9 @@ class SimulatedBackend:
             discussion_id=request.discussion_id, turn=request.turn, persona=persona,
             topic=request.topic,
             previous=voice.Previous(previous.participant_name, previous.content)
-            if previous is not None else None)
+            if previous is not None else None,
+            own=[m.content for m in request.transcript
+                 if m.participant_id == request.agent.participant_id])
         if kind == "vote":
             body += "\n" + _vote_line(params, request.round)
         if request.agent.params.get("stream") and request.on_delta is not None:
