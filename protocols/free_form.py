@@ -13,7 +13,14 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from core.ground.models import Message, MessageType, Participant, Protocol
+from core.ground.models import (
+    Message,
+    MessageType,
+    Participant,
+    ParticipantType,
+    Protocol,
+    Status,
+)
 from protocols.base import Action, BaseProtocol, Idle, Speak, View, posts_itself
 
 
@@ -41,7 +48,7 @@ def agent_turns_since_post(view: View) -> int:
         author = view.participant(message.participant_id)
         if author is not None and posts_itself(author):
             return count
-        if message.turn is not None and message.participant_type.value == "agent":
+        if message.turn is not None and message.participant_type == ParticipantType.AGENT:
             count += 1
     if view.state.seq > len(view.recent):  # older messages are out of the window
         return max(count, view.agent_turns_per_post)
@@ -57,7 +64,7 @@ def latest(view: View) -> Message | None:
 
 
 class FreeForm(BaseProtocol):
-    name: ClassVar[Protocol] = Protocol.FREE_FORM
+    name: ClassVar[str] = Protocol.FREE_FORM.value
     description: ClassVar[str] = (
         "Free-form discussion: anyone may speak; answer what was just said, especially if you "
         "were addressed by name."
@@ -98,7 +105,7 @@ class FreeForm(BaseProtocol):
         return Speak(chosen.participant_id, round_no)
 
     def wakes_on_post(self, view: View, author: Participant) -> bool:
-        return view.state.status.value == "active"
+        return view.state.status == Status.ACTIVE
 
     def after_message(self, view: View, message: Message) -> dict[str, Any]:
         return self.after_skip(view, message.participant_id)

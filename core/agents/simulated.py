@@ -29,6 +29,16 @@ def _answering(transcript: list[Message], own_id: str) -> Message | None:
     return None
 
 
+def _choice_line(params: dict, request: TurnRequest) -> str:
+    """A structured choice (`task.kind` "choice": `label` and `options`), steered by
+    `params.choose` (an option, or a list cycled per call); the first option otherwise."""
+    options = [str(o) for o in request.task.get("options") or []]
+    choose = params.get("choose")
+    names = [choose] if isinstance(choose, str) else list(choose or [])
+    picked = names[request.turn % len(names)] if names else (options[0] if options else "")
+    return f"{request.task.get('label', 'CHOICE')}: {picked}"
+
+
 class SimulatedBackend:
     """Replies in the agent's persona about the topic, answering the latest speaker by name
     (refplatform/voice.py: deterministic per discussion, turn and persona).
@@ -97,6 +107,8 @@ class SimulatedBackend:
                  if m.participant_id == request.agent.participant_id])
         if kind == "vote":
             body += "\n" + _vote_line(params, request.round)
+        elif kind == "choice":
+            body += "\n" + _choice_line(params, request)
         if request.agent.params.get("stream") and request.on_delta is not None:
             words = body.split(" ")
             for i, word in enumerate(words):
