@@ -1,5 +1,0 @@
-"""`python -m cli ...`"""
-
-from cli.commands import main
-
-main()

@@ -1,1 +1,0 @@
-"""Developer and operator scripts: the run command, the embedded Redis, the demo."""
