@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.agents.a2a import A2ABackend
+from core.agents.autogen import AutoGenBackend
 from core.agents.base import AgentBackend, AgentReply, TurnRequest
 from core.agents.execution_platform import ExecutionPlatformBackend
 from core.agents.external import ExternalBackend
@@ -26,6 +28,8 @@ class Backends:
             "execution_platform": ExecutionPlatformBackend(settings, self.caller),
             "openai": OpenAIBackend(settings, self.caller),
             "external": ExternalBackend(),
+            "a2a": A2ABackend(settings),
+            "autogen": AutoGenBackend(settings),
         }
         self._by_name.update(extra or {})
 
