@@ -13,17 +13,19 @@ from tests.e2e import Api, people
 from tests.helpers import wait_for
 
 
-def _idle(r: redis.Redis, api: Api, did: str) -> dict:
-    """Wait until no step holds the discussion (its lease is gone) and it is still active."""
+def _idle(r: redis.Redis, api: Api, did: str, messages: int) -> dict:
+    """Wait for `messages` messages with no step holding the discussion, then check that
+    nothing more comes: it stays active, idle, with the same messages."""
     def check() -> dict | None:
         s = api.get(did)
-        return s if s["status"] == "active" and not r.exists(keys.lock(did)) else None
+        return s if (s["status"] == "active" and s["message_count"] == messages
+                     and not r.exists(keys.lock(did))) else None
 
-    session = wait_for(check, timeout=30)
-    time.sleep(0.5)  # nothing more comes: it stays as it is
+    wait_for(check, timeout=30)
+    time.sleep(1.0)  # a step that was about to run would have added a message by now
     again = api.get(did)
-    assert again["message_count"] == session["message_count"]
-    assert again["status"] == "active"
+    assert again["message_count"] == messages and again["status"] == "active"
+    assert not r.exists(keys.lock(did))
     return again
 
 
@@ -41,15 +43,13 @@ def test_the_seed_walkthrough_works_as_written(live_server: str, r: redis.Redis)
     did = created.json()["id"]
     agent_id = created.json()["participants"][0]["participant_id"]
     api = Api(base)
-    session = _idle(r, api, did)  # the agent opened, and does not answer itself
-    assert session["message_count"] == 1
+    _idle(r, api, did, 1)  # the agent opened, and does not answer itself
     assert requests.get(f"{base}/v1/discussions/{did}", timeout=5).status_code == 200
     sent = requests.post(f"{base}/v1/discussions/{did}/messages", headers={
         "Content-Type": "application/json"},
         data=f'{{"participant_id": "{agent_id}", "content": "Test message"}}', timeout=5)
     assert sent.status_code == 201, sent.text
-    session = _idle(r, api, did)
-    assert session["message_count"] == 2  # its own post leaves it nothing to answer
+    _idle(r, api, did, 2)  # its own post leaves it nothing to answer
     assert requests.delete(f"{base}/v1/discussions/{did}", timeout=5).status_code == 200
 
 
@@ -64,15 +64,14 @@ def test_free_form_answers_each_post_then_waits(live_server: str, r: redis.Redis
         "humans": [{"user_id": "john", "name": "John",
                     "permissions": ["read", "write", "moderate"]}]})
     did, ids = s["id"], people(s)
-    opened = _idle(r, api, did)
-    assert opened["message_count"] == per_post  # the agents' say before anyone posted
+    _idle(r, api, did, per_post)  # the agents' say before anyone posted
     resp = api.post(did, "messages", {"participant_id": ids["John"],
                                       "content": "@Backend Developer how do we store tokens?"})
     assert resp.status_code == 201 and resp.json()["turn"] is None
-    after = _idle(r, api, did)
+    _idle(r, api, did, per_post + 1 + per_post)  # at most per_post answers, then it waits
     msgs = api.messages(did)
     answers = [m for m in msgs if m["seq"] > resp.json()["seq"]]
-    assert len(answers) == per_post == after["message_count"] - per_post - 1
+    assert len(answers) == per_post
     assert answers[0]["participant_name"] == "Backend Developer"  # the addressee first
     # Every agent answers the message before it, never itself.
     for before, reply in zip(msgs, msgs[1:], strict=False):
