@@ -52,6 +52,8 @@ def message_metadata(speaker: Participant, reply: AgentReply, *, cached: bool) -
         meta["usage_estimated"] = True  # the backend reported no usage: tokens are estimates
     if cached:
         meta["cached_reply"] = True
+    if reply.metadata.get("replying_to"):  # whom the agent answered, when its backend says
+        meta["replying_to"] = reply.metadata["replying_to"]
     return meta
 
 

@@ -13,7 +13,7 @@ from typing import Any
 SERVER_MESSAGE_METADATA_KEYS = frozenset({
     # Accounting of the agent call (workers/accounting.py).
     "provider", "model", "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms",
-    "cost_usd", "attempts", "retries", "usage_estimated", "cached_reply",
+    "cost_usd", "attempts", "retries", "usage_estimated", "cached_reply", "replying_to",
     # Stand-in agents answering for a person (workers/turns.py, workers/human_turns.py).
     "proxy_for", "proxy_for_name", "stand_in",
     # What the protocols read from an agent's reply (`message_metadata` in protocols/): a
