@@ -43,6 +43,7 @@ class FanoutRun:
     lost: int
     duplicates: int
     errors: int
+    error_samples: list[str]
     api_cpu_us_per_frame: float  # the server processes' CPU per frame sent: load-independent
     client_cpu_us_per_frame: float
 
@@ -118,6 +119,6 @@ def _figures(env: Env, dids: Sequence[str], data: dict, api_cpu: float) -> Fanou
     lat = data["latencies_ms"]
     return FanoutRun(viewers=len(data["viewers"]), frames=frames, p50_ms=percentile(lat, 50),
                      p99_ms=percentile(lat, 99), lost=lost, duplicates=dups,
-                     errors=data["errors"],
+                     errors=data["errors"], error_samples=data.get("error_samples", []),
                      api_cpu_us_per_frame=api_cpu / max(data["frames"], 1) * 1e6,
                      client_cpu_us_per_frame=data["cpu_s"] / max(data["frames"], 1) * 1e6)

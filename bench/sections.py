@@ -127,7 +127,8 @@ def _fan_row(system: str, shape: str, run: FanoutRun) -> Row:
     return Row("d fan-out", shape, system, rate=f"{run.frames:,} message frames",
                cpu=f"{run.api_cpu_us_per_frame:.0f} us server /frame",
                p50=fmt(run.p50_ms, " ms", 1), p99=fmt(run.p99_ms, " ms", 1),
-               extra=f"lost {run.lost}, dup {run.duplicates}, errors {run.errors}")
+               extra=f"lost {run.lost}, dup {run.duplicates}, errors {run.errors}"
+                     + (f" ({run.error_samples[0][:80]})" if run.error_samples else ""))
 
 
 def fanout(sh: Shapes) -> list[Row]:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 ACTIVE = "discussions:active"  # set of discussion ids not yet in a terminal state
 ALL = "discussions:all"  # zset id -> created-at epoch seconds, for listing
+STATUS_COUNTS = "discussions:by_status"  # hash status -> stored discussions in it (/metrics)
+# zset id -> epoch seconds it finished (Redis clock): for trimming its events and retention
+FINISHED = "discussions:finished"
 
 
 def session(discussion_id: str) -> str:
@@ -70,9 +73,21 @@ def idempotency(discussion_id: str, key: str) -> str:
     return f"discussion:{discussion_id}:idem:{key}"
 
 
+def idempotency_index(discussion_id: str) -> str:
+    """Zset of the discussion's live idempotency keys -> their expiry (epoch s): what a
+    delete removes without scanning the keyspace."""
+    return f"discussion:{discussion_id}:idem_keys"
+
+
 def user_discussions(user_id: str) -> str:
     """The seed's per-user index: set of discussion ids the user created or takes part in."""
     return f"user:{user_id}:discussions"
+
+
+def user_listing(user_id: str) -> str:
+    """Zset discussion id -> created-at epoch seconds of the user's index (the same ids as
+    `user_discussions`, ordered for cursor paging: a listing costs the page, not the total)."""
+    return f"user:{user_id}:listing"
 
 
 def user_active_owned(user_id: str) -> str:
@@ -105,7 +120,7 @@ RATE_LIMIT_PREFIX = "ratelimit"
 
 
 def discussion_keys(discussion_id: str) -> list[str]:
-    """Every fixed key of one discussion (idempotency keys are found by pattern)."""
+    """Every fixed key of one discussion (its idempotency keys are listed in its index)."""
     return [
         session(discussion_id),
         messages(discussion_id),
@@ -119,6 +134,7 @@ def discussion_keys(discussion_id: str) -> list[str]:
         nudge(discussion_id),
         audit(discussion_id),
         usage(discussion_id),
+        idempotency_index(discussion_id),
     ]
 
 
