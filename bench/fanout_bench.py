@@ -28,10 +28,10 @@ from bench.harness import (
 )
 from bench.stats import percentile
 from core.ground.settings import Settings
+from core.ground.task_names import STEP as STEP_TASK
 from core.storage import keys
 from scripts import embedded_redis
 from workers.celery_app import create_celery
-from workers.runtime import STEP_TASK
 
 
 @dataclass
