@@ -8,7 +8,7 @@ import time
 from core.ground.clock import epoch
 from core.ground.errors import DiscussionNotFound
 from core.ground.models import Status
-from core.storage import keys
+from core.storage import indexes, keys
 from core.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,17 @@ def sweep(store: Store, retention_s: float, now: float | None = None) -> list[st
     if deleted:
         log.info("retention deleted %d finished discussions", len(deleted))
     return deleted
+
+
+def trim_finished_events(store: Store, after_s: float, tail: int) -> list[str]:
+    """Trim the events of discussions finished more than `after_s` ago to `tail` entries
+    (every due one, a chunk at a time); the ids trimmed. Costs the due discussions only."""
+    trimmed: list[str] = []
+    while True:
+        chunk = indexes.trim_finished(store.r, after_s=after_s, tail=tail, limit=CHUNK)
+        trimmed += chunk
+        if len(chunk) < CHUNK:
+            return trimmed
 
 
 def claim_sweep(store: Store, interval_s: float) -> bool:

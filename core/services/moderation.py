@@ -111,7 +111,8 @@ def hold(store: Store, did: str, message: Message, idempotency_key: str | None,
     record = HeldMessage(held_id=held_id, message=message)
     idem = keys.idempotency(did, "held:" + (idempotency_key or "-"))
     res = store.r.eval(
-        lua.HOLD, 4, keys.state(did), keys.held(did), keys.events(did), idem,
+        lua.HOLD, 5, keys.state(did), keys.held(did), keys.events(did), idem,
+        keys.idempotency_index(did),
         held_id, message.model_dump_json(),
         json.dumps({"held_id": held_id, "participant_id": message.participant_id}),
         ttl_s if idempotency_key else 0, store.events_maxlen, record.model_dump_json(),

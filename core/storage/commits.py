@@ -130,6 +130,9 @@ class TurnWrites:
                 keys.ACTIVE,
                 idem_key,
                 keys.usage(discussion_id),
+                keys.STATUS_COUNTS,
+                keys.FINISHED,
+                keys.idempotency_index(discussion_id),
             ],
             args=[
                 "" if token is None else token,

@@ -138,10 +138,6 @@ def discussion_keys(discussion_id: str) -> list[str]:
     ]
 
 
-def idempotency_pattern(discussion_id: str) -> str:
-    return f"discussion:{discussion_id}:idem:*"
-
-
 def audit(discussion_id: str) -> str:
     """Redis Stream of the discussion's audit log (who did what, when)."""
     return f"discussion:{discussion_id}:audit"

@@ -20,7 +20,7 @@ from core.ground.models import (
     Usage,
 )
 from core.ground.usage import parse_usage
-from core.storage import keys
+from core.storage import indexes, keys
 from core.storage.commits import TurnWrites
 from core.storage.events import EventStream, decode_event, stream_id_key
 from core.storage.records import (
@@ -88,9 +88,12 @@ class Store(TurnWrites, EventStream):
             approximate=True,
         )
         pipe.sadd(keys.ACTIVE, did)
-        pipe.zadd(keys.ALL, {did: epoch(config.created_at)})
+        created = epoch(config.created_at)
+        pipe.zadd(keys.ALL, {did: created})
+        indexes.count_created(pipe, status.value)
         for user in set(users):
             pipe.sadd(keys.user_discussions(user), did)
+            pipe.zadd(keys.user_listing(user), {did: created})
         pipe.execute()
 
     def exists(self, discussion_id: str) -> bool:
@@ -228,22 +231,12 @@ class Store(TurnWrites, EventStream):
         raw, total = pipe.execute()
         return [Message.model_validate_json(m) for m in raw], int(total)
 
-    def list_ids(self, *, user: str | None = None, active_only: bool = False) -> list[str]:
-        """Discussion ids, newest first; narrowed to a user's index or the active set."""
-        ids: list[str] = list(self.r.zrevrange(keys.ALL, 0, -1))
-        if active_only:
-            active = set(self.r.smembers(keys.ACTIVE))
-            ids = [i for i in ids if i in active]
-        if user is not None:
-            mine = set(self.r.smembers(keys.user_discussions(user)))
-            ids = [i for i in ids if i in mine]
-        return ids
-
     def active_ids(self) -> list[str]:
         return list(self.r.smembers(keys.ACTIVE))
 
     def delete(self, discussion_id: str) -> None:
-        """Remove every key of the discussion and its id from every index."""
+        """Remove every key of the discussion and its id from every index, in one script:
+        its own keys are listed (fixed keys, its idempotency index), never searched for."""
         raw_parts = self.r.hgetall(keys.participants(discussion_id))
         users = set()
         cfg_raw = self.r.get(keys.session(discussion_id))
@@ -257,11 +250,4 @@ class Store(TurnWrites, EventStream):
             p = Participant.model_validate_json(raw)
             if p.user_id:
                 users.add(p.user_id)
-        idem = list(self.r.scan_iter(match=keys.idempotency_pattern(discussion_id), count=500))
-        pipe = self.r.pipeline(transaction=True)
-        pipe.delete(*keys.discussion_keys(discussion_id), *idem)
-        pipe.srem(keys.ACTIVE, discussion_id)
-        pipe.zrem(keys.ALL, discussion_id)
-        for user in users:
-            pipe.srem(keys.user_discussions(user), discussion_id)
-        pipe.execute()
+        indexes.delete_discussion(self.r, discussion_id, users)
