@@ -15,9 +15,20 @@ import time
 
 from bench import autogen_bench
 from bench.harness import Row, print_table
-from bench.sections import FULL, QUICK, fanout, http, io_bound, redis_rate, throughput
+from bench.sections import (
+    FULL,
+    QUICK,
+    fanout,
+    http,
+    io_bound,
+    memory,
+    redis_rate,
+    stored,
+    throughput,
+)
 
-SECTIONS = {"a": throughput, "c": io_bound, "d": fanout, "e": http, "f": redis_rate}
+SECTIONS = {"a": throughput, "c": io_bound, "d": fanout, "e": http, "f": redis_rate,
+            "g": stored, "h": memory}
 
 
 def machine() -> str:
@@ -42,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="tiny shapes: a smoke run in seconds, figures meaningless")
-    parser.add_argument("--only", default="acdef",
+    parser.add_argument("--only", default="acdefgh",
                         help="sections to run, e.g. 'ad' (a includes b)")
     parser.add_argument("--no-autogen", action="store_true",
                         help="skip AutoGen (otherwise installed into bench/.venv-autogen)")

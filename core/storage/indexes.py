@@ -59,6 +59,17 @@ end
 return status and 1 or 0
 """
 
+# Rewrites a stream at the size of its entries (KEYS[1]; nothing when absent): Redis 7.0
+# gives each stream node room for `stream-node-max-bytes` (4 KB by default), which a short
+# stream never fills. DUMP and RESTORE keep every entry, the last id and `entries-added`.
+COMPACT_STREAM = """
+local dump = redis.call('DUMP', KEYS[1])
+if not dump then return 0 end
+redis.call('RESTORE', KEYS[1], 0, dump, 'REPLACE')
+return 1
+"""
+
+
 def status_counts(r: redis.Redis) -> dict[str, int]:
     """Stored discussions by status, from the counts hash (rebuilt once if never built)."""
     raw = r.hgetall(keys.STATUS_COUNTS)
@@ -93,15 +104,19 @@ def trim_finished(r: redis.Redis, *, after_s: float, tail: int, limit: int = 500
     clock) to their last `tail` entries; the ids trimmed, at most `limit` a call.
 
     XTRIM keeps the stream's `entries-added`, so a resume from an id before the tail still
-    gets `resync_required` (store.events_trimmed_after). Trimming twice is harmless, so the
-    trim and the removal from the finished set need not be one transaction.
+    gets `resync_required` (store.events_trimmed_after). The events and audit streams are
+    then compacted (COMPACT_STREAM). Trimming twice is harmless, so the trim and the removal
+    from the finished set need not be one transaction.
     """
     now_s, _ = r.time()
     due = r.zrangebyscore(keys.FINISHED, "-inf", int(now_s) - after_s, start=0, num=limit)
     if due:
+        compact = r.register_script(COMPACT_STREAM)
         pipe = r.pipeline(transaction=False)
         for did in due:
             pipe.xtrim(keys.events(did), maxlen=tail, approximate=False)
+            compact(keys=[keys.events(did)], client=pipe)
+            compact(keys=[keys.audit(did)], client=pipe)
         pipe.zrem(keys.FINISHED, *due)
         pipe.execute()
     return list(due)

@@ -61,8 +61,10 @@ class Store(TurnWrites, EventStream):
         *,
         status: Status = Status.ACTIVE,
         users: Iterable[str] = (),
+        pipeline: redis.client.Pipeline | None = None,
     ) -> None:
-        """Store a new discussion and its first event in one transaction."""
+        """Store a new discussion and its first event in one transaction (or queue the writes
+        on the caller's `pipeline`, which then decides when and how they run)."""
         did = config.id
         now = iso()
         state = {
@@ -74,7 +76,7 @@ class Store(TurnWrites, EventStream):
             "updated_at": now,
         }
         event = {"status": status.value, "previous": None, "reason": "created"}
-        pipe = self.r.pipeline(transaction=True)
+        pipe = self.r.pipeline(transaction=True) if pipeline is None else pipeline
         pipe.set(keys.session(did), config.model_dump_json())
         pipe.hset(
             keys.participants(did),
@@ -94,7 +96,8 @@ class Store(TurnWrites, EventStream):
         for user in set(users):
             pipe.sadd(keys.user_discussions(user), did)
             pipe.zadd(keys.user_listing(user), {did: created})
-        pipe.execute()
+        if pipeline is None:
+            pipe.execute()
 
     def exists(self, discussion_id: str) -> bool:
         return bool(self.r.exists(keys.state(discussion_id)))
