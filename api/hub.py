@@ -21,7 +21,7 @@ import redis
 
 from core.ground.models import Event
 from core.storage import keys
-from core.storage.store import decode_event
+from core.storage.events import relay_event
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class StreamHub:
                 self._check_existence()
 
     def _deliver(self, did: str, entries: list) -> None:
-        events = [decode_event(eid, fields) for eid, fields in entries]
+        events = [relay_event(eid, fields) for eid, fields in entries]
         with self._lock:
             if did not in self._positions:
                 return
