@@ -11,8 +11,8 @@ import redis
 from core.ground.clock import iso
 from core.ground.models import Message, ParticipantType, Status
 from core.operations import retention
-from core.operations.ops import discussions_by_status
 from core.storage import indexes, keys
+from core.storage.heartbeats import discussions_by_status
 from core.storage.listing import ListFilter, list_page
 from core.storage.store import Commit, Store
 from tests.helpers import agent, config, human

@@ -66,7 +66,7 @@ PINNED: dict[str, object] = {
     "batch_pump": (B, f"batch:{B}:pump"),
     "discussion_keys": (D, [f"discussion:{D}:{k}" for k in (
         "session", "messages", "participants", "state", "lock", "events", "replies", "held",
-        "muted", "nudge", "audit", "usage")]),
+        "muted", "nudge", "audit", "usage", "idem_keys")]),
     "batch_keys": (B, [f"batch:{B}", f"batch:{B}:pending", f"batch:{B}:running",
                        f"batch:{B}:items", f"batch:{B}:pump"]),
     "broker_queue_keys": ("steps", ["steps", "steps\x06\x163", "steps\x06\x166",
