@@ -72,11 +72,15 @@ def throughput(sh: Shapes, autogen: bool) -> list[Row]:
         if bounded and default:
             # The higher of the two AutoGen figures is the anchor (normally the bounded one).
             top = max(bounded.stats.per_s, default.stats.per_s)
-            ratios.append(f"{engine.per_s / top:.2f}x AutoGen")
+            ratios.append(f"{engine.per_s / top:.2f}x AutoGen (CPU/turn "
+                          f"{bounded.cpu_us_per_turn / max(run.cpu_us_per_turn, 1e-9):.2f}x "
+                          "less than bounded AutoGen's)")
             targets.append(">= 2x AutoGen")
             oks.append(engine.per_s >= 2 * top)
         if key == "long":
-            ratios.append(f"{engine.per_s / loop.stats.per_s:.0%} of loop")
+            loop_cpu = loop.cpu_us_per_turn + loop.redis_cpu_us_per_turn
+            ratios.append(f"{engine.per_s / loop.stats.per_s:.0%} of loop (CPU/turn "
+                          f"{run.cpu_us_per_turn / max(loop_cpu, 1e-9):.1f}x the loop's)")
             targets += [">= 50% of loop", "last/first <= 1.3"]
             oks += [engine.per_s >= loop.stats.per_s / 2, 0 < engine.last_first <= 1.3]
         row = _turn_row("a engine", shape, f"engine, {workers} worker{'s' * (workers > 1)}",
@@ -144,7 +148,8 @@ def fanout(sh: Shapes) -> list[Row]:
         ok = (ours.p99_ms <= 2 * anchor.p99_ms and ours.lost == 0 and ours.duplicates == 0
               and ours.errors == 0)
         row = _fan_row("gunicorn -k gevent -w 2", shape, ours)
-        row.ratio = f"p99 {ours.p99_ms / max(anchor.p99_ms, 1e-9):.2f}x anchor"
+        row.ratio = (f"p99 {ours.p99_ms / max(anchor.p99_ms, 1e-9):.2f}x anchor (CPU/frame "
+                     f"{ours.api_cpu_us_per_frame / max(anchor.api_cpu_us_per_frame, 1e-9):.1f}x)")
         row.target, row.met = "p99 <= 2x anchor, lost 0", verdict(ok)
         rows += [row, _fan_row("d anchor: asyncio websockets relay", shape, anchor)]
         rows[-1].bench = "d anchor"
@@ -171,7 +176,9 @@ def http(sh: Shapes) -> list[Row]:
     tail = ours.p99_ms / max(floor.p99_ms, 1e-9)
     ok = rate >= 0.6 and tail <= 2 and ours.errors == 0
     row = _http_row("e HTTP", "API, gunicorn -k gevent -w 2", ours)
-    row.ratio = f"{rate:.0%} of floor rate; p99 {tail:.2f}x floor"
+    cpu = ((ours.api_cpu_us_per_post + ours.redis_cpu_us_per_post)
+           / max(floor.api_cpu_us_per_post + floor.redis_cpu_us_per_post, 1e-9))
+    row.ratio = f"{rate:.0%} of floor rate; p99 {tail:.2f}x floor (CPU/post {cpu:.1f}x)"
     row.target, row.met = ">= 60% of floor rate, p99 <= 2x floor", verdict(ok)
     return [row, _http_row("e floor", "Flask app, 1 MULTI/EXEC per post, same gunicorn", floor)]
 
