@@ -47,6 +47,11 @@ QUICK = Shapes(long=(1, 30), many=(4, 10), io=(6, 3, 50), io_workers=1, io_concu
                http_seconds=1, redis_requests=2000, stored=(1_000, 10_000), stored_samples=10)
 
 
+def _times(ours: float, anchor: float) -> str:
+    """Our CPU per unit as a multiple of the anchor's ("n/a" when too short to measure)."""
+    return f"{ours / anchor:.2f}x" if anchor > 0 and ours > 0 else "n/a"
+
+
 def _turn_row(bench: str, shape: str, system: str, s: TurnStats, cpu: str = "") -> Row:
     return Row(bench, shape, system, rate=fmt(s.per_s, " turns/s"), cpu=cpu,
                p50=fmt(s.p50_ms, " ms", 2), p99=fmt(s.p99_ms, " ms", 2),
@@ -73,14 +78,14 @@ def throughput(sh: Shapes, autogen: bool) -> list[Row]:
             # The higher of the two AutoGen figures is the anchor (normally the bounded one).
             top = max(bounded.stats.per_s, default.stats.per_s)
             ratios.append(f"{engine.per_s / top:.2f}x AutoGen (CPU/turn "
-                          f"{bounded.cpu_us_per_turn / max(run.cpu_us_per_turn, 1e-9):.2f}x "
-                          "less than bounded AutoGen's)")
+                          f"{_times(run.cpu_us_per_turn, bounded.cpu_us_per_turn)} the "
+                          "bounded AutoGen's)")
             targets.append(">= 2x AutoGen")
             oks.append(engine.per_s >= 2 * top)
         if key == "long":
             loop_cpu = loop.cpu_us_per_turn + loop.redis_cpu_us_per_turn
             ratios.append(f"{engine.per_s / loop.stats.per_s:.0%} of loop (CPU/turn "
-                          f"{run.cpu_us_per_turn / max(loop_cpu, 1e-9):.1f}x the loop's)")
+                          f"{_times(run.cpu_us_per_turn, loop_cpu)} the loop's)")
             targets += [">= 50% of loop", "last/first <= 1.3"]
             oks += [engine.per_s >= loop.stats.per_s / 2, 0 < engine.last_first <= 1.3]
         row = _turn_row("a engine", shape, f"engine, {workers} worker{'s' * (workers > 1)}",
@@ -149,7 +154,7 @@ def fanout(sh: Shapes) -> list[Row]:
               and ours.errors == 0)
         row = _fan_row("gunicorn -k gevent -w 2", shape, ours)
         row.ratio = (f"p99 {ours.p99_ms / max(anchor.p99_ms, 1e-9):.2f}x anchor (CPU/frame "
-                     f"{ours.api_cpu_us_per_frame / max(anchor.api_cpu_us_per_frame, 1e-9):.1f}x)")
+                     f"{_times(ours.api_cpu_us_per_frame, anchor.api_cpu_us_per_frame)})")
         row.target, row.met = "p99 <= 2x anchor, lost 0", verdict(ok)
         rows += [row, _fan_row("d anchor: asyncio websockets relay", shape, anchor)]
         rows[-1].bench = "d anchor"
@@ -176,9 +181,9 @@ def http(sh: Shapes) -> list[Row]:
     tail = ours.p99_ms / max(floor.p99_ms, 1e-9)
     ok = rate >= 0.6 and tail <= 2 and ours.errors == 0
     row = _http_row("e HTTP", "API, gunicorn -k gevent -w 2", ours)
-    cpu = ((ours.api_cpu_us_per_post + ours.redis_cpu_us_per_post)
-           / max(floor.api_cpu_us_per_post + floor.redis_cpu_us_per_post, 1e-9))
-    row.ratio = f"{rate:.0%} of floor rate; p99 {tail:.2f}x floor (CPU/post {cpu:.1f}x)"
+    cpu = _times(ours.api_cpu_us_per_post + ours.redis_cpu_us_per_post,
+                 floor.api_cpu_us_per_post + floor.redis_cpu_us_per_post)
+    row.ratio = f"{rate:.0%} of floor rate; p99 {tail:.2f}x floor (CPU/post {cpu})"
     row.target, row.met = ">= 60% of floor rate, p99 <= 2x floor", verdict(ok)
     return [row, _http_row("e floor", "Flask app, 1 MULTI/EXEC per post, same gunicorn", floor)]
 
