@@ -48,7 +48,10 @@ def register(sock: Sock) -> None:
     def stream(ws: Any, discussion_id: str) -> None:
         orch = ext()
         principal = current()
-        viewer = Viewer(ws, orch, discussion_id, principal)
+        # A client that offered no extension gets none (permessage-deflate is the only one
+        # the server accepts), so each live frame's bytes are the same for it as for others.
+        viewer = Viewer(ws, orch, discussion_id, principal,
+                        raw_frames=not request.headers.get("Sec-WebSocket-Extensions"))
         admitted = False
         metrics.ws_opened()
         try:
