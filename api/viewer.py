@@ -55,7 +55,7 @@ class Viewer(FrameHandler):
         with self.send_lock:
             try:
                 self.ws.send(text)
-            except TimeoutError:
+            except (TimeoutError, BrokenPipeError):
                 # The viewer stopped reading and the socket buffer stayed full: drop it.
                 raise SlowViewer() from None
         metrics.ws_frame("out")
@@ -69,10 +69,11 @@ class Viewer(FrameHandler):
                 if self.raw_frames:
                     if not self.ws.connected:
                         raise ConnectionClosed(self.ws.close_reason, self.ws.close_message)
+                    # Whole or not at all, within the send timeout (api/wsframes.py).
                     self.ws.sock.sendall(self.orch.hub.wire(event))  # built once per process
                 else:
                     self.ws.send(self.orch.hub.frame(event))  # encoded once per process
-            except TimeoutError:
+            except (TimeoutError, BrokenPipeError):
                 raise SlowViewer() from None
             metrics.ws_frame("out")
             self.last_sent = key
@@ -84,7 +85,6 @@ class Viewer(FrameHandler):
         except DiscussionNotFound:
             self.ws.close(CLOSE_NOT_FOUND, "discussion not found")
             return
-        _bound_sends(self.ws, self.orch.settings.ws_send_timeout_s)
         self.sub = self.orch.hub.subscribe(self.did, self.orch.redis)
         try:
             if last_event_id:
@@ -186,14 +186,3 @@ class Viewer(FrameHandler):
 
 class SlowViewer(Exception):
     """The viewer fell too far behind (its queue overflowed or a send timed out)."""
-
-
-def _bound_sends(ws: Any, timeout_s: float) -> None:
-    """Make a send to a viewer that stopped reading fail after `timeout_s` instead of hanging.
-
-    The WebSocket layer's reader waits with a selector before each recv, so a socket timeout
-    only ever fires on sends.
-    """
-    sock = getattr(ws, "sock", None)
-    if sock is not None:
-        sock.settimeout(timeout_s)
