@@ -28,6 +28,18 @@ log = logging.getLogger(__name__)
 FRAME_CACHE = 4096
 
 
+def text_frame(payload: bytes) -> bytes:
+    """One final, unmasked text frame (RFC 6455 section 5.2) carrying `payload`."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, n))
+    elif n < 1 << 16:
+        head = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return head + payload
+
+
 @dataclass(eq=False)
 class Subscription:
     """One socket's feed of live events of one discussion."""
@@ -70,7 +82,7 @@ class StreamHub:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._client: redis.Redis | None = None
-        self._frames: OrderedDict[int, tuple[Event, str]] = OrderedDict()
+        self._frames: OrderedDict[int, tuple[Event, str, bytes]] = OrderedDict()
 
     def subscribe(self, discussion_id: str, client: redis.Redis) -> Subscription:
         """Register a subscriber; events after the current end of the stream reach its queue.
@@ -96,23 +108,31 @@ class StreamHub:
                     self._positions.pop(sub.discussion_id, None)
 
     def frame(self, event: Event) -> str:
-        """The event's frame text, encoded once per process however many sockets send it.
+        """The event's frame text, encoded once per process however many sockets send it."""
+        return self._encoded(event)[0]
 
-        Keyed by the object the hub delivered to every subscriber; the entry holds the event,
-        so its id cannot be reused while cached.
-        """
+    def wire(self, event: Event) -> bytes:
+        """The event as a whole WebSocket text frame on the wire (server frames are not
+        masked), for viewers that negotiated no extension: built once per process, then the
+        same bytes go to each such viewer."""
+        return self._encoded(event)[1]
+
+    def _encoded(self, event: Event) -> tuple[str, bytes]:
+        # Keyed by the object the hub delivered to every subscriber; the entry holds the
+        # event, so its id cannot be reused while cached.
         key = id(event)
         with self._lock:
             hit = self._frames.get(key)
         if hit is not None and hit[0] is event:
-            return hit[1]
+            return hit[1], hit[2]
         text = json.dumps({"id": event.id, "type": event.type, "data": event.data},
                           separators=(",", ":"), ensure_ascii=False)
+        wire = text_frame(text.encode())
         with self._lock:
-            self._frames[key] = (event, text)
+            self._frames[key] = (event, text, wire)
             while len(self._frames) > FRAME_CACHE:
                 self._frames.popitem(last=False)
-        return text
+        return text, wire
 
     def viewer_count(self) -> int:
         with self._lock:

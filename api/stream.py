@@ -51,7 +51,10 @@ def register(sock: Sock) -> None:
         principal = current()
         # Every frame from here on goes out whole, within the send timeout (api/wsframes.py).
         wsframes.guard(ws, orch.settings.ws_send_timeout_s)
-        viewer = Viewer(ws, orch, discussion_id, principal)
+        # A client that offered no extension gets none (permessage-deflate is the only one
+        # the server accepts), so each live frame's bytes are the same for it as for others.
+        viewer = Viewer(ws, orch, discussion_id, principal,
+                        raw_frames=not request.headers.get("Sec-WebSocket-Extensions"))
         admitted = False
         metrics.ws_opened()
         try:

@@ -35,8 +35,11 @@ class Viewer(FrameHandler):
     """One WebSocket viewer of one discussion."""
 
     def __init__(self, ws: Any, orch: Orchestrator, discussion_id: str,
-                 principal: Principal) -> None:
+                 principal: Principal, *, raw_frames: bool = False) -> None:
         self.ws = ws
+        # No extension negotiated (no compression): live events go out as the hub's prebuilt
+        # frame bytes, written straight to the socket, instead of wsproto framing each one.
+        self.raw_frames = raw_frames and getattr(ws, "sock", None) is not None
         self.orch = orch
         self.did = discussion_id
         self.principal = principal
@@ -63,7 +66,13 @@ class Viewer(FrameHandler):
             if key <= self.last_sent:
                 return  # already sent in the backlog
             try:
-                self.ws.send(self.orch.hub.frame(event))  # encoded once per process
+                if self.raw_frames:
+                    if not self.ws.connected:
+                        raise ConnectionClosed(self.ws.close_reason, self.ws.close_message)
+                    # Whole or not at all, within the send timeout (api/wsframes.py).
+                    self.ws.sock.sendall(self.orch.hub.wire(event))  # built once per process
+                else:
+                    self.ws.send(self.orch.hub.frame(event))  # encoded once per process
             except (TimeoutError, BrokenPipeError):
                 raise SlowViewer() from None
             metrics.ws_frame("out")

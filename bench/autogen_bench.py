@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.harness import ROOT
@@ -28,10 +29,21 @@ def ensure_venv() -> Path:
     return py
 
 
-def run_autogen(discussions: int, turns: int) -> TurnStats:
-    """Run the shape with RoundRobinGroupChat; its figures."""
+@dataclass
+class AutogenRun:
+    stats: TurnStats
+    cpu_us_per_turn: float  # the AutoGen process's CPU per turn: load-independent
+    buffer: int  # messages in each agent's context (0: AutoGen's default, unbounded)
+
+
+def run_autogen(discussions: int, turns: int, buffer: int = 0) -> AutogenRun:
+    """Run the shape with RoundRobinGroupChat; its figures. `buffer` > 0 gives each agent a
+    BufferedChatCompletionContext of that many messages (our engine's bounded window)."""
     out = subprocess.run([str(venv_python()), str(ROOT / "bench" / "autogen_run.py"),
-                          str(discussions), str(turns)], capture_output=True, text=True,
-                         check=True, timeout=600)
+                          str(discussions), str(turns), str(buffer)], capture_output=True,
+                         text=True, check=True, timeout=600)
     data = json.loads(out.stdout)
-    return turn_stats([tuple(t) for t in data["turns"]], data["started"])
+    turns_done = data["turns"]
+    return AutogenRun(stats=turn_stats([tuple(t) for t in turns_done], data["started"]),
+                      cpu_us_per_turn=data["cpu_s"] / max(len(turns_done), 1) * 1e6,
+                      buffer=buffer)

@@ -35,6 +35,11 @@ class EngineRun:
     worker_cpu_us_per_turn: float  # the workers' CPU per turn: load-independent
     redis_cpu_us_per_turn: float
 
+    @property
+    def cpu_us_per_turn(self) -> float:
+        """Workers and Redis together: what one turn costs the machine."""
+        return self.worker_cpu_us_per_turn + self.redis_cpu_us_per_turn
+
 
 def create_discussions(env: Env, count: int, turns: int, agents: int = 3,
                        latency_ms: float = 0) -> list[str]:

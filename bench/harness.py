@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+import requests
 
 from scripts import embedded_redis
 
@@ -33,9 +34,11 @@ class Row:
     shape: str
     system: str
     rate: str = ""
+    cpu: str = ""  # CPU per unit (turn, frame, post): steadier than rates on a shared machine
     p50: str = ""
     p99: str = ""
     extra: str = ""
+    ratio: str = ""  # to the anchor or floor measured in the same run
     target: str = ""
     met: str = ""
 
@@ -131,29 +134,36 @@ def _worker_ready(env: Env, proc: subprocess.Popen, name: str) -> bool:
 
 def start_api(env: Env, name: str = "api", workers: int = 2, **extra_env: str) -> str:
     """The API under gunicorn's gevent worker, as the Procfile runs it; its base URL."""
-    port = embedded_redis.free_port()
     # The loopback demo mode without rate limits, unless the caller says otherwise: the
     # benchmarks measure the engine and the stream, not a per-address request budget.
     extra_env = {"PROMETHEUS_MULTIPROC_DIR": _metrics_dir(env, name), "AUTH_ENABLED": "false",
                  "SERVICE_HOST": "127.0.0.1", "RATE_LIMIT_ENABLED": "false", **extra_env}
-    proc = env.spawn([PY, "-m", "gunicorn", "-c", "python:api.gunicorn_conf",
-                      "-k", "gevent", "-w", str(workers),
+    return start_gunicorn(env, name, "api:create_app()", workers,
+                          ["-c", "python:api.gunicorn_conf"], **extra_env)
+
+
+def start_gunicorn(env: Env, name: str, app: str, workers: int, options: Sequence[str] = (),
+                   health: str = "/health", **extra_env: str) -> str:
+    """A WSGI app under `gunicorn -k gevent -w N` with the Procfile's options; its base URL.
+
+    The API and the HTTP floor (bench/http_floor.py) start the same way, so they differ only
+    in the app."""
+    port = embedded_redis.free_port()
+    proc = env.spawn([PY, "-m", "gunicorn", *options, "-k", "gevent", "-w", str(workers),
                       "--worker-connections", "4000", "--backlog", "4096",
-                      "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-                      "api:create_app()"], name, **extra_env)
+                      "-b", f"127.0.0.1:{port}", "--log-level", "warning", app],
+                     name, **extra_env)
     base = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
         if proc.poll() is not None:
-            raise RuntimeError(f"API exited; see {env.workdir / (name + '.log')}")
-        import requests
-
+            raise RuntimeError(f"{name} exited; see {env.workdir / (name + '.log')}")
         try:
-            return requests.get(base + "/health", timeout=1).status_code < 500
+            return requests.get(base + health, timeout=1).status_code < 500
         except requests.RequestException:
             return False
 
-    wait_until(up, 60, "the API did not start")
+    wait_until(up, 60, f"{name} did not start")
     env.api_pgid = proc.pid
     return base
 
@@ -210,9 +220,10 @@ def verdict(ok: bool) -> str:
 
 def print_table(rows: list[Row], out=sys.stdout) -> None:
     """A Markdown table of the rows."""
-    head = ["bench", "shape", "system", "rate", "p50", "p99", "other", "target", "met"]
-    cells = [[r.bench, r.shape, r.system, r.rate, r.p50, r.p99, r.extra, r.target, r.met]
-             for r in rows]
+    head = ["bench", "shape", "system", "rate", "CPU per unit", "p50", "p99", "other",
+            "ratio (same run)", "target", "met"]
+    cells = [[r.bench, r.shape, r.system, r.rate, r.cpu, r.p50, r.p99, r.extra, r.ratio,
+              r.target, r.met] for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h)
               for i, h in enumerate(head)]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |"

@@ -10,12 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from bench.stats import Turn, TurnStats, turn_stats
 
 PERSONAS = ("Security Expert", "Backend Developer", "Product Manager")
+
+
+@dataclass
+class LoopRun:
+    stats: TurnStats
+    cpu_us_per_turn: float  # the loop process's CPU per turn
+    redis_cpu_us_per_turn: float
 
 
 async def _discussion(r: aioredis.Redis, did: str, turns: int, out: list[Turn]) -> None:
@@ -41,7 +50,13 @@ async def _run(url: str, discussions: int, turns: int) -> tuple[list[Turn], floa
     return out, started
 
 
-def run_loop(url: str, discussions: int, turns: int) -> TurnStats:
-    """Run the shape; its figures."""
+def run_loop(url: str, discussions: int, turns: int,
+             redis_cpu: Callable[[], float] | None = None) -> LoopRun:
+    """Run the shape; its figures (`redis_cpu` reads the server's CPU seconds so far)."""
+    cpu, server = time.process_time(), redis_cpu() if redis_cpu else 0.0
     out, started = asyncio.run(_run(url, discussions, turns))
-    return turn_stats(out, started)
+    cpu = time.process_time() - cpu
+    server = (redis_cpu() - server) if redis_cpu else 0.0
+    n = max(len(out), 1)
+    return LoopRun(stats=turn_stats(out, started), cpu_us_per_turn=cpu / n * 1e6,
+                   redis_cpu_us_per_turn=server / n * 1e6)

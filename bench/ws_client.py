@@ -41,6 +41,7 @@ class Viewer:
                                         max_size=None, compression=None)
                 init = json.loads(await self.ws.recv())
                 self.init_count = init["data"]["session"]["message_count"]
+                self.error = ""  # an earlier attempt's failure is not this viewer's error
                 return
             except (TimeoutError, OSError, WebSocketException, ValueError, KeyError) as exc:
                 self.error = repr(exc)

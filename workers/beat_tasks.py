@@ -41,7 +41,11 @@ def tick(self: Task) -> dict[str, int]:
     if s.retention_finished_s > 0 and retention.claim_sweep(svc.store,
                                                              s.retention_sweep_interval_s):
         swept = len(retention.sweep(svc.store, s.retention_finished_s))
-    return {"fired": len(fired), "batches": pumped, "deleted": swept}
+    trimmed = 0
+    if s.events_finished_trim_s > 0:
+        trimmed = len(retention.trim_finished_events(svc.store, s.events_finished_trim_s,
+                                                     s.events_finished_tail))
+    return {"fired": len(fired), "batches": pumped, "deleted": swept, "trimmed": trimmed}
 
 
 @shared_task(name=task_names.BATCH_PUMP, bind=True, ignore_result=True, autoretry_for=TRANSIENT,

@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     # `resync_required`.
     events_maxlen: int = Field(default=10_000, ge=100)
     events_retention_s: float = Field(default=0.0, ge=0)
+    # A finished discussion's events are trimmed to its last `events_finished_tail` entries
+    # this long after it finished (beat's tick; 0 = never): live viewers have long had them,
+    # and a resume from an id before the tail gets `resync_required`.
+    events_finished_trim_s: float = Field(default=300.0, ge=0)
+    events_finished_tail: int = Field(default=10, ge=1)
     # A viewer that leaves a ping unanswered for one interval is closed (the idle timeout).
     ws_ping_interval_s: float = Field(default=25.0, gt=0)
     ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -72,6 +72,17 @@ def index_earlier(store: Store) -> int:
     return added
 
 
+def trim_finished_events(store: Store, after_s: float, tail: int) -> list[str]:
+    """Trim the events of discussions finished more than `after_s` ago to `tail` entries
+    (every due one, a chunk at a time); the ids trimmed. Costs the due discussions only."""
+    trimmed: list[str] = []
+    while True:
+        chunk = store.trim_finished(after_s, tail, CHUNK)
+        trimmed += chunk
+        if len(chunk) < CHUNK:
+            return trimmed
+
+
 def claim_sweep(store: Store, interval_s: float) -> bool:
     """True for one caller per interval, so many ticks do not sweep at once."""
     return store.claim(keys.RETENTION_SWEEP, interval_s)

@@ -152,6 +152,9 @@ class TurnWrites:
                 idem_key,
                 keys.usage(discussion_id),
                 keys.FINISHED,
+                keys.STATUS_COUNTS,
+                keys.UNTRIMMED,
+                keys.idempotency_index(discussion_id),
             ],
             args=[
                 "" if token is None else token,

@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from core.storage import keys
+from core.storage import indexes, keys
 
 STEP_QUEUE = "steps"
 ENQUEUED_AT_HEADER = "enqueued_at"  # set on every task message by workers.hooks
@@ -68,13 +68,6 @@ def _enqueued_at(payload: Any) -> float | None:
 
 
 def discussions_by_status(r: redis.Redis) -> dict[str, int]:
-    """How many stored discussions are in each status (one pipelined read per scrape)."""
-    ids = r.zrange(keys.ALL, 0, -1)
-    pipe = r.pipeline(transaction=False)
-    for did in ids:
-        pipe.hget(keys.state(did), "status")
-    counts: dict[str, int] = {}
-    for status in pipe.execute() if ids else []:
-        if status:
-            counts[status] = counts.get(status, 0) + 1
-    return counts
+    """How many stored discussions are in each status: counts kept as statuses change, one
+    read per scrape however many discussions are stored."""
+    return indexes.status_counts(r)

@@ -36,9 +36,9 @@ class HeldAndMuted:
         idem = keys.idempotency(did, str(event.get("participant_id", "")),
                                 "held:" + (idempotency_key or "-"))
         res = self.r.eval(
-            lua.HOLD, 4, keys.state(did), keys.held(did), keys.events(did), idem,
-            held_id, message_json, json.dumps(event), ttl_s if idempotency_key else 0,
-            self.events_maxlen, record_json,
+            lua.HOLD, 5, keys.state(did), keys.held(did), keys.events(did), idem,
+            keys.idempotency_index(did), held_id, message_json, json.dumps(event),
+            ttl_s if idempotency_key else 0, self.events_maxlen, record_json,
         )
         code = int(res[0])
         if code == 0:

@@ -9,6 +9,11 @@ import hashlib
 
 ACTIVE = "discussions:active"  # set of discussion ids not yet in a terminal state
 ALL = "discussions:all"  # zset id -> created-at epoch seconds, for listing
+STATUS_COUNTS = "discussions:by_status"  # hash status -> stored discussions in it (/metrics)
+# zset id -> epoch seconds it finished: retention deletes finished discussions by this.
+FINISHED = "discussions:finished"
+# zset id -> epoch seconds it finished (Redis clock), until its events stream is trimmed.
+UNTRIMMED = "discussions:untrimmed"
 
 
 def session(discussion_id: str) -> str:
@@ -82,9 +87,21 @@ def idempotency(discussion_id: str, participant_id: str, key: str) -> str:
     return f"discussion:{discussion_id}:idem:{digest}"
 
 
+def idempotency_index(discussion_id: str) -> str:
+    """Zset of the discussion's live idempotency keys -> their expiry (epoch s): what a
+    delete removes without scanning the keyspace."""
+    return f"discussion:{discussion_id}:idem_keys"
+
+
 def user_discussions(user_id: str) -> str:
     """The seed's per-user index: set of discussion ids the user created or takes part in."""
     return f"user:{user_id}:discussions"
+
+
+def user_listing(user_id: str) -> str:
+    """Zset discussion id -> created-at epoch seconds of the user's index (the same ids as
+    `user_discussions`, ordered for cursor paging: a listing costs the page, not the total)."""
+    return f"user:{user_id}:listing"
 
 
 def user_active_owned(user_id: str) -> str:
@@ -122,7 +139,7 @@ RATE_LIMIT_PREFIX = "ratelimit"
 
 
 def discussion_keys(discussion_id: str) -> list[str]:
-    """Every fixed key of one discussion (idempotency keys are found by pattern)."""
+    """Every fixed key of one discussion (its idempotency keys are listed in its index)."""
     return [
         session(discussion_id),
         messages(discussion_id),
@@ -137,11 +154,8 @@ def discussion_keys(discussion_id: str) -> list[str]:
         nudge(discussion_id),
         audit(discussion_id),
         usage(discussion_id),
+        idempotency_index(discussion_id),
     ]
-
-
-def idempotency_pattern(discussion_id: str) -> str:
-    return f"discussion:{discussion_id}:idem:*"
 
 
 def audit(discussion_id: str) -> str:
@@ -158,7 +172,6 @@ SCHEDULES_NEXT = "schedules:next"  # zset schedule id -> next slot epoch (absent
 BATCHES = "batches:all"  # zset batch id -> created-at epoch seconds
 BATCHES_ACTIVE = "batches:active"  # set of batch ids still starting or running discussions
 RETENTION_SWEEP = "retention:sweep"  # short-lived claim so one tick per interval sweeps
-FINISHED = "discussions:finished"  # zset id -> epoch it finished (retention's index)
 # Set once every discussion that finished before the index existed has been added to it.
 RETENTION_INDEXED = "retention:indexed"
 

@@ -46,41 +46,65 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
 
 def list_page(r: redis.Redis, f: ListFilter, *, limit: int | None = None,
               cursor: str | None = None) -> tuple[list[str], str | None]:
-    """Ids newest first matching `f`, at most `limit` (all when None); the next page's cursor."""
+    """Ids newest first matching `f`, at most `limit` (all when None); the next page's cursor.
+
+    A user's listing pages their own index (`user:{id}:listing`), everyone's the global one;
+    the cursor is the last (created-at, id) served, so a page costs its own rows, not the
+    rows before it or the discussions other users stored.
+    """
+    index = keys.ALL
+    if f.user:
+        index = keys.user_listing(f.user)
+        _sync_user_index(r, f.user)
     high: float | str = "+inf" if f.created_before is None else f"({f.created_before}"
     low: float | str = "-inf" if f.created_after is None else f.created_after
     after: tuple[float, str] | None = decode_cursor(cursor) if cursor else None
     if after is not None:
         high = after[0]
-    active = set(r.smembers(keys.ACTIVE)) if f.active_only else None
-    mine = set(r.smembers(keys.user_discussions(f.user))) if f.user else None
     out: list[str] = []
     last: tuple[float, str] | None = None
     offset = 0
     while limit is None or len(out) < limit:
-        rows = r.zrevrangebyscore(keys.ALL, high, low, start=offset, num=CHUNK, withscores=True)
+        rows = r.zrevrangebyscore(index, high, low, start=offset, num=CHUNK, withscores=True)
         if not rows:
             return out, None
         offset += len(rows)
         if after is not None:
             # Same-score members come in reverse lexical order; skip those already served.
             rows = [(m, s) for m, s in rows if s < after[0] or (s == after[0] and m < after[1])]
-        rows = [(m, s) for m, s in rows
-                if (active is None or m in active) and (mine is None or m in mine)]
+        if f.active_only and rows:
+            active = r.smismember(keys.ACTIVE, [m for m, _ in rows])
+            rows = [row for row, on in zip(rows, active, strict=True) if on]
         for member, score in _matching(r, rows, f):
             out.append(member)
             last = (score, member)
             if limit is not None and len(out) >= limit:
                 break
-    more = last is not None and _any_after(r, last, low)
+    more = last is not None and _any_after(r, index, last, low)
     return out, (encode_cursor(*last) if last and more else None)
 
 
-def _any_after(r: redis.Redis, last: tuple[float, str], low: float | str) -> bool:
+def _sync_user_index(r: redis.Redis, user: str) -> None:
+    """Add to the user's ordered index the ids only their set has (discussions stored before
+    the index existed); two counts when nothing is missing."""
+    pipe = r.pipeline(transaction=False)
+    pipe.scard(keys.user_discussions(user))
+    pipe.zcard(keys.user_listing(user))
+    in_set, in_index = pipe.execute()
+    if int(in_set) <= int(in_index):
+        return
+    ids = list(r.smembers(keys.user_discussions(user)))
+    scores = r.zmscore(keys.ALL, ids)
+    rows = {did: score for did, score in zip(ids, scores, strict=True) if score is not None}
+    if rows:
+        r.zadd(keys.user_listing(user), rows, nx=True)
+
+
+def _any_after(r: redis.Redis, index: str, last: tuple[float, str], low: float | str) -> bool:
     """Whether any id sorts after `last` (newest-first order) within the time range."""
-    if r.zrevrangebyscore(keys.ALL, f"({last[0]!r}", low, start=0, num=1):
+    if r.zrevrangebyscore(index, f"({last[0]!r}", low, start=0, num=1):
         return True
-    return any(m < last[1] for m in r.zrangebyscore(keys.ALL, last[0], last[0]))
+    return any(m < last[1] for m in r.zrangebyscore(index, last[0], last[0]))
 
 
 def _matching(r: redis.Redis, rows: list[tuple[str, float]],

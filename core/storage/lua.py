@@ -61,7 +61,9 @@ return {1, cached or ''}
 # The one commit path, for steps (fenced by token and turn) and for API posts (unfenced,
 # optionally idempotent). Appends at most one message, applies state updates, writes events.
 # KEYS: 1 state, 2 messages, 3 events, 4 lock, 5 replies, 6 active set, 7 idempotency key,
-#       8 usage hash, 9 finished index (zset id -> finished epoch)
+#       8 usage hash, 9 finished index (zset id -> finished epoch, for retention),
+#       10 status counts hash, 11 untrimmed zset (finished, events not yet trimmed),
+#       12 the discussion's idempotency-key index (so a delete never scans the keyspace)
 # ARGV: 1 token ('' = no lease check)
 #       2 expected turn ('' = no turn check)
 #       3 message JSON without seq ('' = no message)
@@ -139,16 +141,28 @@ if ARGV[3] ~= '' then
   local msg = '{"seq":' .. seq .. ',' .. string.sub(ARGV[3], 2)
   redis.call('RPUSH', KEYS[2], msg)
   event_id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'type', 'message', 'data', msg)
-  if idem_ttl > 0 then redis.call('SET', KEYS[7], msg, 'EX', idem_ttl) end
+  if idem_ttl > 0 then
+    redis.call('SET', KEYS[7], msg, 'EX', idem_ttl)
+    -- indexed by expiry; expired entries go on the way, so the index holds live keys only
+    local now_s = tonumber(redis.call('TIME')[1])
+    redis.call('ZREMRANGEBYSCORE', KEYS[12], '-inf', now_s)
+    redis.call('ZADD', KEYS[12], now_s + idem_ttl, KEYS[7])
+  end
 end
 if ARGV[9] == '1' then turn = tostring(redis.call('HINCRBY', KEYS[1], 'turn', 1)) end
 local updates = cjson.decode(ARGV[4])
 for k, v in pairs(updates) do redis.call('HSET', KEYS[1], k, v) end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[13])
 local new_status = updates['status']
-if new_status and terminal[new_status] then
-  redis.call('SREM', KEYS[6], ARGV[11])
-  redis.call('ZADD', KEYS[9], ARGV[20], ARGV[11])  -- retention finds it by when it finished
+if new_status and new_status ~= status then
+  -- counts by status kept as states change: /metrics never reads every discussion
+  redis.call('HINCRBY', KEYS[10], status, -1)
+  redis.call('HINCRBY', KEYS[10], new_status, 1)
+  if terminal[new_status] then
+    redis.call('SREM', KEYS[6], ARGV[11])
+    redis.call('ZADD', KEYS[9], ARGV[20], ARGV[11])  -- retention finds it by when it finished
+    redis.call('ZADD', KEYS[11], redis.call('TIME')[1], ARGV[11])  -- its events get trimmed
+  end
 end
 for _, ev in ipairs(cjson.decode(ARGV[5])) do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'type', ev[1], 'data', ev[2])
@@ -182,7 +196,7 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
 
-# KEYS: 1 state, 2 held, 3 events, 4 idempotency key
+# KEYS: 1 state, 2 held, 3 events, 4 idempotency key, 5 the discussion's idempotency index
 # ARGV: 1 held_id, 2 message JSON, 3 `held` event data JSON, 4 idempotency ttl s ('0' none),
 #       5 events maxlen, 6 the held record JSON (remembered under the idempotency key)
 # Holds a post for a moderator's approval, once per idempotency key.
@@ -200,7 +214,12 @@ if ttl > 0 then
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'type', 'held', 'data', ARGV[3])
-if ttl > 0 then redis.call('SET', KEYS[4], ARGV[6], 'EX', ttl) end
+if ttl > 0 then
+  redis.call('SET', KEYS[4], ARGV[6], 'EX', ttl)
+  local now_s = tonumber(redis.call('TIME')[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now_s)
+  redis.call('ZADD', KEYS[5], now_s + ttl, KEYS[4])
+end
 return {1}
 """
 
@@ -271,14 +290,3 @@ redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) - tonumber(ARGV[2])) +
 return 1
 """
 
-# KEYS: 1 state
-# Gives a deleted discussion's bytes back to its owner's storage count (see COMMIT); run in
-# the same transaction as the delete, so no commit falls in between. -> bytes given back.
-RELEASE_STORAGE = """
-local n = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')
-local k = redis.call('HGET', KEYS[1], 'storage_key')
-if k and n > 0 then
-  if redis.call('DECRBY', k, n) <= 0 then redis.call('DEL', k) end
-end
-return n
-"""

@@ -20,7 +20,7 @@ from core.ground.models import (
     Usage,
 )
 from core.ground.usage import parse_usage
-from core.storage import keys, lua
+from core.storage import indexes, keys
 from core.storage.batch_rows import BatchRows
 from core.storage.commits import TurnWrites
 from core.storage.events import EventStream, decode_event, stream_id_key
@@ -66,8 +66,10 @@ class Store(TurnWrites, EventStream, HeldAndMuted, FinishedIndex):
         *,
         status: Status = Status.ACTIVE,
         users: Iterable[str] = (),
+        pipeline: redis.client.Pipeline | None = None,
     ) -> None:
-        """Store a new discussion and its first event in one transaction."""
+        """Store a new discussion and its first event in one transaction (or queue the writes
+        on the caller's `pipeline`, which then decides when and how they run)."""
         did = config.id
         now = iso()
         state = {
@@ -86,7 +88,7 @@ class Store(TurnWrites, EventStream, HeldAndMuted, FinishedIndex):
         if config.owner:
             state["storage_key"] = keys.user_storage(config.owner)
         event = {"status": status.value, "previous": None, "reason": "created"}
-        pipe = self.r.pipeline(transaction=True)
+        pipe = self.r.pipeline(transaction=True) if pipeline is None else pipeline
         pipe.set(keys.session(did), config_json)
         pipe.hset(keys.participants(did), mapping=parts_json)
         if config.owner:
@@ -99,10 +101,14 @@ class Store(TurnWrites, EventStream, HeldAndMuted, FinishedIndex):
             approximate=True,
         )
         pipe.sadd(keys.ACTIVE, did)
-        pipe.zadd(keys.ALL, {did: epoch(config.created_at)})
+        created = epoch(config.created_at)
+        pipe.zadd(keys.ALL, {did: created})
+        indexes.count_created(pipe, status.value)
         for user in set(users):
             pipe.sadd(keys.user_discussions(user), did)
-        pipe.execute()
+            pipe.zadd(keys.user_listing(user), {did: created})
+        if pipeline is None:
+            pipe.execute()
 
     def exists(self, discussion_id: str) -> bool:
         return bool(self.r.exists(keys.state(discussion_id)))
@@ -239,26 +245,22 @@ class Store(TurnWrites, EventStream, HeldAndMuted, FinishedIndex):
         raw, total = pipe.execute()
         return [parse_message(m) for m in raw], int(total)
 
-    def list_ids(self, *, user: str | None = None, active_only: bool = False) -> list[str]:
-        """Discussion ids, newest first; narrowed to a user's index or the active set."""
-        ids: list[str] = list(self.r.zrevrange(keys.ALL, 0, -1))
-        if active_only:
-            active = set(self.r.smembers(keys.ACTIVE))
-            ids = [i for i in ids if i in active]
-        if user is not None:
-            mine = set(self.r.smembers(keys.user_discussions(user)))
-            ids = [i for i in ids if i in mine]
-        return ids
 
     def claim(self, key: str, interval_s: float) -> bool:
         """True for the one caller per `interval_s` that sets the claim `key` first."""
         return bool(self.r.set(key, "1", nx=True, px=int(interval_s * 1000)))
 
+    def trim_finished(self, after_s: float, tail: int, limit: int = 500) -> list[str]:
+        """Trim the events of discussions finished `after_s` ago to `tail` entries (at most
+        `limit` of them); the ids trimmed (core.storage.indexes.trim_finished)."""
+        return indexes.trim_finished(self.r, after_s=after_s, tail=tail, limit=limit)
+
     def active_ids(self) -> list[str]:
         return list(self.r.smembers(keys.ACTIVE))
 
     def delete(self, discussion_id: str) -> None:
-        """Remove every key of the discussion and its id from every index."""
+        """Remove every key of the discussion and its id from every index, in one script:
+        its own keys are listed (fixed keys, its idempotency index), never searched for."""
         raw_parts = self.r.hgetall(keys.participants(discussion_id))
         users = set()
         cfg_raw = self.r.get(keys.session(discussion_id))
@@ -272,13 +274,4 @@ class Store(TurnWrites, EventStream, HeldAndMuted, FinishedIndex):
             p = Participant.model_validate_json(raw)
             if p.user_id:
                 users.add(p.user_id)
-        idem = list(self.r.scan_iter(match=keys.idempotency_pattern(discussion_id), count=500))
-        pipe = self.r.pipeline(transaction=True)
-        pipe.eval(lua.RELEASE_STORAGE, 1, keys.state(discussion_id))
-        pipe.delete(*keys.discussion_keys(discussion_id), *idem)
-        pipe.srem(keys.ACTIVE, discussion_id)
-        pipe.zrem(keys.ALL, discussion_id)
-        pipe.zrem(keys.FINISHED, discussion_id)
-        for user in users:
-            pipe.srem(keys.user_discussions(user), discussion_id)
-        pipe.execute()
+        indexes.delete_discussion(self.r, discussion_id, users)
