@@ -40,6 +40,8 @@ class Status(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({Status.COMPLETED, Status.CANCELLED, Status.FAILED})
+# Every status a discussion can still change from, in lifecycle order: the one list of them.
+UNFINISHED: tuple[Status, ...] = tuple(s for s in Status if s not in TERMINAL_STATUSES)
 
 
 class ParticipantType(StrEnum):

@@ -22,7 +22,7 @@ from core.ground.ids import new_id
 from core.ground.models import CreateDiscussion, Status
 from core.services.auth import Principal
 from core.services.discussions import Services, create_discussion, validate_template
-from core.services.lifecycle_ops import cancel as cancel_discussion
+from core.services.lifecycle import cancel as cancel_discussion
 from core.storage import keys, lua
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def _start(svc: Services, cfg: BatchConfig, idx: int, marker: str) -> None:
     pipe.hget(keys.batch(cfg.id), "status")
     state = pipe.execute()[-1]
     if state == "cancelled":  # cancelled while this one was being created
-        cancel_discussion(svc.store, session.id, actor=f"batch:{cfg.id}", reason="batch_cancelled")
+        cancel_discussion(svc, session.id, actor=f"batch:{cfg.id}", reason="batch_cancelled")
 
 
 def _reap(svc: Services, batch_id: str) -> None:
@@ -215,7 +215,7 @@ def cancel(svc: Services, batch_id: str, actor: str | None = None) -> dict[str, 
     pipe.execute()
     for did in r.smembers(keys.batch_running(batch_id)):
         if not did.startswith("slot:"):
-            cancel_discussion(svc.store, did, actor=actor or f"batch:{batch_id}",
+            cancel_discussion(svc, did, actor=actor or f"batch:{batch_id}",
                               reason="batch_cancelled")
     return status(svc, batch_id)
 
