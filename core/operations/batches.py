@@ -4,6 +4,10 @@ Creating a batch stores the template and items and starts the first `concurrency
 A pump (the `batch.pump` task every `BATCH_PUMP_INTERVAL_S`, and beat's tick as a safety net)
 drops finished discussions from the running set and starts pending items while fewer than the
 cap run. The reservation is one Lua script, so concurrent pumps never exceed the cap.
+
+Each item counts against the owner's create limit and quotas like a REST create
+(core/operations/doors.py); an item that meets one waits at the head of the queue for a later
+pump (the reason shows as the batch's `waiting`) instead of failing.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from core.ground.clock import iso
 from core.ground.errors import Conflict, NotFound, OrchestratorError, Unprocessable
 from core.ground.ids import new_id
 from core.ground.models import CreateDiscussion, Status
+from core.operations.doors import NOT_NOW, create_on_behalf
 from core.services.auth import Principal
-from core.services.discussions import Services, create_discussion, validate_template
+from core.services.discussions import Services, validate_template
 from core.services.lifecycle import cancel as cancel_discussion
 from core.storage import keys, lua
 
@@ -147,7 +152,8 @@ def pump(svc: Services, batch_id: str) -> bool:
         idx = int(reserve(keys=batch_keys, args=[cfg.concurrency, stamp]))
         if idx < 0:
             break
-        _start(svc, cfg, idx, f"slot:{idx}:{stamp}")
+        if not _start(svc, cfg, idx, f"slot:{idx}:{stamp}"):
+            break  # the owner has no budget for now: the next pump tries again
     done = r.register_script(lua.BATCH_COMPLETE)(
         keys=[*batch_keys, keys.BATCHES_ACTIVE], args=[batch_id, iso()])
     if int(done):
@@ -156,21 +162,30 @@ def pump(svc: Services, batch_id: str) -> bool:
     return r.hget(keys.batch(batch_id), "status") == "running"
 
 
-def _start(svc: Services, cfg: BatchConfig, idx: int, marker: str) -> None:
+def _start(svc: Services, cfg: BatchConfig, idx: int, marker: str) -> bool:
+    """Start item `idx`; False when it must wait (it goes back to the head of the queue)."""
     r = svc.store.r
     body = cfg.template.model_copy(update={
         "topic": cfg.topics[idx],
         "metadata": {**cfg.template.metadata, "batch_id": cfg.id, "batch_item": idx},
     })
     try:
-        session = create_discussion(svc, body, cfg.owner, creator=f"batch:{cfg.id}")
+        session = create_on_behalf(svc, body, cfg.owner, creator=f"batch:{cfg.id}")
+    except NOT_NOW as exc:
+        pipe = r.pipeline(transaction=True)
+        pipe.lpush(keys.batch_pending(cfg.id), idx)
+        pipe.srem(keys.batch_running(cfg.id), marker)
+        pipe.hset(keys.batch(cfg.id), "waiting", exc.message[:500])
+        pipe.execute()
+        return False
     except OrchestratorError as exc:
         pipe = r.pipeline(transaction=True)
         pipe.hset(keys.batch_items(cfg.id), str(idx), f"error: {exc.message}"[:500])
         pipe.srem(keys.batch_running(cfg.id), marker)
         pipe.execute()
-        return
+        return True
     pipe = r.pipeline(transaction=True)
+    pipe.hdel(keys.batch(cfg.id), "waiting")
     pipe.hset(keys.batch_items(cfg.id), str(idx), session.id)
     pipe.sadd(keys.batch_running(cfg.id), session.id)
     pipe.srem(keys.batch_running(cfg.id), marker)
@@ -178,6 +193,7 @@ def _start(svc: Services, cfg: BatchConfig, idx: int, marker: str) -> None:
     state = pipe.execute()[-1]
     if state == "cancelled":  # cancelled while this one was being created
         cancel_discussion(svc, session.id, actor=f"batch:{cfg.id}", reason="batch_cancelled")
+    return True
 
 
 def _reap(svc: Services, batch_id: str) -> None:
@@ -264,6 +280,7 @@ def status(svc: Services, batch_id: str) -> dict[str, Any]:
         "concurrency": cfg.concurrency, "total": len(cfg.topics),
         "running": len(running), "pending": int(r.llen(keys.batch_pending(batch_id))),
         "counts": counts, "totals": totals, "failures": len(failures), "items": items,
+        "waiting": raw.get("waiting") or None,
         "created_at": cfg.created_at, "finished_at": raw.get("finished_at") or None,
     }
 
