@@ -21,6 +21,7 @@ from core.ground.models import (
 )
 from core.ground.usage import parse_usage
 from core.storage import keys
+from core.storage.batch_rows import BatchRows
 from core.storage.commits import TurnWrites
 from core.storage.events import EventStream, decode_event, stream_id_key
 from core.storage.records import (
@@ -30,6 +31,7 @@ from core.storage.records import (
     Snapshot,
     parse_state,
 )
+from core.storage.schedule_rows import ScheduleRows
 
 # The shapes and helpers callers know the store by.
 __all__ = ["Commit", "CommitResult", "Snapshot", "Store", "decode_event", "parse_state",
@@ -47,6 +49,8 @@ class Store(TurnWrites, EventStream):
         # the same, so a changed or recreated discussion is never served stale.
         self._parsed: OrderedDict[str, tuple[str, dict[str, str], DiscussionConfig,
                                              list[Participant]]] = OrderedDict()
+        self.schedules = ScheduleRows(client)
+        self.batches = BatchRows(client)
         self._register_turn_scripts()
         self._register_event_scripts()
 
