@@ -150,6 +150,7 @@ class TurnWrites:
                 if change.increments else "",
                 json.dumps(begin_next) if begin_next and token is not None else "",
                 "" if expect_seq is None else expect_seq,
+                "" if change.max_seq is None else change.max_seq,
             ],
         )
         code = int(res[0])
@@ -163,6 +164,9 @@ class TurnWrites:
                 raise DiscussionNotFound(f"discussion {discussion_id} not found")
             if reason == "status":
                 raise Conflict(f"discussion {discussion_id} is {detail}", status=detail)
+            if reason == "max_messages":
+                raise Conflict(f"discussion {discussion_id} already holds its max_messages "
+                               f"({detail})", reason="max_messages")
             raise StaleLease(f"commit refused: {reason}", reason=reason, detail=detail)
         seq = int(res[1])
         message = change.message.model_copy(update={"seq": seq}) if change.message else None

@@ -78,8 +78,10 @@ return {1, cached or ''}
 #      14 usage increments: flat JSON object field -> number as a string ('' = none)
 #      15 begin the next turn: its turn_started data JSON ('' = no)
 #      16 ... only if seq is then exactly this (nobody posted since the caller's view)
+#      17 the most messages the discussion may hold ('' = no cap): a message past it is refused
 # -> {1, seq, turn, message event id, next begun 0/1, next turn's cached reply JSON or ''}
-#    | {2, remembered message JSON} | {0, reason, detail}
+#    | {2, remembered message JSON} | {0, reason, detail} (reason: gone, stale_lease,
+#    stale_turn, status, max_messages)
 # Beginning the next turn here (what BEGIN_TURN does) saves the engine one round trip per turn.
 COMMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'gone', ''} end
@@ -103,6 +105,9 @@ else
   if not ok then return {0, 'status', status} end
 end
 local seq = tonumber(st[3] or '0')
+if ARGV[3] ~= '' and (ARGV[17] or '') ~= '' and seq >= tonumber(ARGV[17]) then
+  return {0, 'max_messages', tostring(seq)}
+end
 local event_id = ''
 local maxlen = ARGV[6]
 if ARGV[3] ~= '' then
