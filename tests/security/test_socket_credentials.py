@@ -58,15 +58,16 @@ def _until_close(ws: websocket.WebSocket, limit_s: float) -> tuple[int | None, l
     ends = time.monotonic() + limit_s
     while time.monotonic() < ends:
         try:
-            opcode, data = ws.recv_data(control_frame=True)
+            # Raw frames: the server may be gone before the client could answer its close.
+            frame = ws.recv_frame()
         except websocket.WebSocketTimeoutException:
             continue
         except (websocket.WebSocketConnectionClosedException, ConnectionError):
             return -1, frames
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            return int.from_bytes(data[:2], "big"), frames
-        if opcode == websocket.ABNF.OPCODE_TEXT:
-            frames.append(json.loads(data))
+        if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+            return int.from_bytes(frame.data[:2], "big"), frames
+        if frame.opcode == websocket.ABNF.OPCODE_TEXT:
+            frames.append(json.loads(frame.data))
     return None, frames
 
 
