@@ -25,7 +25,7 @@ from core.services.auth import DEMO, Principal, authenticate
 log = logging.getLogger(__name__)
 
 # Endpoint names (or their blueprint prefixes, ending in ".") that need no credentials.
-# `metrics` checks its own METRICS_TOKEN (api/ops.py): no user credential opens it.
+# `metrics` checks its own METRICS_TOKEN (api/observability.py): no user credential opens it.
 PUBLIC_ENDPOINTS = {"static", "_docs", "health.health", "metrics"}
 PUBLIC_PREFIXES = ("swagger.", "redoc.", "openapi.", "ui.", "health.")
 WS_SUBPROTOCOL = "bearer"

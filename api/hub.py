@@ -25,8 +25,7 @@ import redis
 
 from core.ground.models import Event
 from core.services.auth import revoked_keys
-from core.storage import keys
-from core.storage.store import decode_event
+from core.storage import events
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +100,7 @@ class StreamHub:
                            key_id=key_id, expires_at=expires_at)
         with self._lock:
             if discussion_id not in self._positions:
-                last = client.xrevrange(keys.events(discussion_id), count=1)
-                self._positions[discussion_id] = last[0][0] if last else "0-0"
+                self._positions[discussion_id] = events.last_id(client, discussion_id)
             self._subs.setdefault(discussion_id, set()).add(sub)
             self._ensure_thread()
         self._wake.set()
@@ -163,38 +161,37 @@ class StreamHub:
         last_check = time.monotonic()
         while not self._stopping:
             with self._lock:
-                streams = {keys.events(d): pos for d, pos in self._positions.items()}
-            if not streams:
+                positions = dict(self._positions)
+            if not positions:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
             try:
                 if self._client is None:
                     self._client = self._client_factory()
-                result = self._client.xread(streams, count=500, block=self.block_ms)
+                result = events.read_live(self._client, positions, count=500,
+                                          block_ms=self.block_ms)
                 backoff = 0.1
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("stream hub lost Redis (%s); retrying in %.1fs", exc, backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            for stream_key, entries in result or []:
-                did = stream_key.split(":")[1]
-                self._deliver(did, entries)
+            for did, batch in result:
+                self._deliver(did, batch)
             if time.monotonic() - last_check >= self.existence_check_s:
                 last_check = time.monotonic()
                 self._check_existence()
                 self._check_credentials()
 
-    def _deliver(self, did: str, entries: list) -> None:
-        events = [decode_event(eid, fields) for eid, fields in entries]
+    def _deliver(self, did: str, batch: list[Event]) -> None:
         with self._lock:
             if did not in self._positions:
                 return
-            self._positions[did] = entries[-1][0]
+            self._positions[did] = batch[-1].id
             subs = list(self._subs.get(did, ()))
         for sub in subs:
-            for event in events:
+            for event in batch:
                 sub.offer(event)
 
     def _check_existence(self) -> None:
@@ -204,10 +201,7 @@ class StreamHub:
         if not dids or self._client is None:
             return
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for did in dids:
-                pipe.exists(keys.state(did))
-            found = pipe.execute()
+            found = events.which_exist(self._client, dids)
         except (redis.ConnectionError, redis.TimeoutError):
             return
         for did, exists in zip(dids, found, strict=True):

@@ -57,7 +57,7 @@ def test_every_role_binds_loopback_unless_configured() -> None:
 
 
 def test_worker_metrics_server_binds_its_configured_host(monkeypatch) -> None:
-    from workers import ops as worker_ops
+    from workers import hooks as worker_ops
 
     seen: dict = {}
     monkeypatch.setattr("prometheus_client.start_http_server",
