@@ -73,3 +73,13 @@ def test_only_named_people_leave(sec_client, users) -> None:
     assert owner.status_code == 409
     stranger = sec_client.post(f"/v1/discussions/{did}/leave", headers=users.headers("eve"))
     assert stranger.status_code == 404
+
+
+def test_the_cli_finds_leave_among_the_actions(sec_client, sec_server, users) -> None:
+    from cli.actions import run_action
+    from cli.client import Client
+
+    did, bob = _forced(sec_client, users)
+    result = run_action(Client(sec_server, users.key("bob")), did, "leave", None, {})
+    assert result == {"discussion_id": did, "participant_id": bob, "left": True}
+    assert did not in _listed(sec_client, users, "bob")
