@@ -25,6 +25,8 @@ def _loopback(host: str) -> bool:
 
 
 address = options.address or "127.0.0.1"
-if not _loopback(address) and not (options.basic_auth or options.auth):
+# An empty FLOWER_BASIC_AUTH (a copied .env.example) reads as [""]: that is no authentication.
+basic_auth = [pair for pair in options.basic_auth or [] if pair.strip()]
+if not _loopback(address) and not (basic_auth or options.auth):
     sys.exit(f"Flower would listen on {address!r} without authentication: set "
              "FLOWER_BASIC_AUTH=user:password (or FLOWER_AUTH), or bind 127.0.0.1")

@@ -111,13 +111,16 @@ def _status(url: str, **kw) -> int | None:
 
 
 def test_flower_on_a_network_address_needs_basic_auth(flower_env, tmp_path: Path) -> None:
-    env = {**flower_env, "FLOWER_ADDRESS": "0.0.0.0"}
-    proc = _flower(env, tmp_path / "open.log")
-    try:
-        assert proc.wait(60) != 0, "Flower served a network address without authentication"
-    finally:
-        _stop(proc)
-    assert "FLOWER_BASIC_AUTH" in (tmp_path / "open.log").read_text()
+    for blank in (None, ""):  # unset, or left empty as in a copied .env.example
+        env = {**flower_env, "FLOWER_ADDRESS": "0.0.0.0"}
+        if blank is not None:
+            env["FLOWER_BASIC_AUTH"] = blank
+        proc = _flower(env, tmp_path / "open.log")
+        try:
+            assert proc.wait(60) != 0, "Flower served a network address without authentication"
+        finally:
+            _stop(proc)
+        assert "FLOWER_BASIC_AUTH" in (tmp_path / "open.log").read_text()
 
     env["FLOWER_BASIC_AUTH"] = "ops:correct-horse"
     proc = _flower(env, tmp_path / "auth.log")
