@@ -214,14 +214,18 @@ class BaseProtocol:
         so backends that can return structured output do; empty for a plain turn."""
         return {}
 
-    def after_choice(self, view: View, action: Choose, content: str | None
+    def after_choice(self, view: View, action: Choose, content: str | None,
+                     decision: dict[str, Any] | None = None
                      ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The protocol state after an orchestration call (`Choose`) answered `content`
-        (None when the call failed), and the event that records it."""
+        (None when the call failed; `decision` is its structured answer when the backend gave
+        one), and the event that records it."""
         raise NotImplementedError(f"{self.name} does not make orchestration calls")
 
-    def message_metadata(self, view: View, speaker: Participant, content: str) -> dict[str, Any]:
-        """Extra metadata the protocol reads from an agent's reply (e.g. a parsed vote)."""
+    def message_metadata(self, view: View, speaker: Participant, content: str,
+                         decision: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Extra metadata the protocol reads from an agent's reply (e.g. its vote); `decision`
+        is the structured answer when the backend returned one."""
         return {}
 
     def may_post(self, view: View, participant: Participant) -> str | None:

@@ -36,6 +36,7 @@ from protocols.base import (
     WaitForHuman,
     turn_owner,
 )
+from protocols.decisions import STRUCTURED, TEXT, choice_task, structured_choice
 
 END = "END"
 
@@ -142,24 +143,31 @@ class Moderated(BaseProtocol):
                 instructions=(f"You moderate this discussion. Choose who speaks next among: "
                               f"{names}. Reply with one line `NEXT: <name>`, or `END` when the "
                               "discussion has reached its goal."),
-                task={"kind": "choose_speaker", "candidates": [p.name for p in candidates]})
+                task=choice_task([p.name for p in candidates], END))
         return Speak(candidates[0].participant_id, round_no)
 
-    def after_choice(self, view: View, action: Choose, content: str | None
+    def after_choice(self, view: View, action: Choose, content: str | None,
+                     decision: dict[str, Any] | None = None
                      ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Record the moderator agent's pick (or its END) for this turn in `pstate.choice`."""
+        """Record the moderator agent's pick (or its END) for this turn in `pstate.choice`:
+        from its structured answer when there is one, else from its `NEXT:` line; how it was
+        read goes on the event, the choice and the chosen speaker's message."""
         candidates = [p for pid in action.candidates if (p := view.participant(pid))]
         event: dict[str, Any] = {"action": "floor", "by": action.moderator_id, "auto": True}
-        picked = parse_choice(content, candidates) if content is not None else None
+        picked, source = structured_choice(decision, candidates, END), STRUCTURED
+        if picked is None:
+            picked = parse_choice(content, candidates) if content is not None else None
+            source = TEXT
         if picked is None:
             # An unusable answer or a failed call: the least recent speaker keeps things moving.
-            picked = candidates[0].participant_id
+            picked, source = candidates[0].participant_id, "fallback"
             event["fallback"] = True
+        event["choice_source"] = source
         if picked == END:
-            choice: dict[str, Any] = {"turn": view.state.turn, "end": True}
+            choice: dict[str, Any] = {"turn": view.state.turn, "end": True, "source": source}
             event["action"] = "end"
         else:
-            choice = {"turn": view.state.turn, "participant_id": picked}
+            choice = {"turn": view.state.turn, "participant_id": picked, "source": source}
             event["participant_id"] = picked
         return {**view.pstate, "choice": choice}, event
 
@@ -174,6 +182,15 @@ class Moderated(BaseProtocol):
 
     def after_message(self, view: View, message: Message) -> dict[str, Any]:
         return self._mark(view, turn_owner(message))
+
+    def message_metadata(self, view: View, speaker: Participant, content: str,
+                         decision: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A speaker the moderator agent chose says how that choice was read."""
+        choice = self._pstate(view).choice
+        if (choice and choice.get("turn") == view.state.turn and choice.get("source")
+                and choice.get("participant_id") == speaker.participant_id):
+            return {"chosen_by": "moderator_agent", "choice_source": choice["source"]}
+        return {}
 
     def after_skip(self, view: View, participant_id: str) -> dict[str, Any]:
         return self._mark(view, participant_id)

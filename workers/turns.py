@@ -179,7 +179,8 @@ def commit_reply(step: StepContext, speaker: Participant, round_no: int, reply: 
     view = view_of(rt, snap)
     metadata = {
         **accounting.message_metadata(speaker, reply, cached=cached),
-        **protocol.message_metadata(view, proxy_for or speaker, reply.content),
+        **protocol.message_metadata(view, proxy_for or speaker, reply.content,
+                                    reply.metadata.get("decision_data")),
         **({"proxy_for": proxy_for.participant_id, "proxy_for_name": proxy_for.name}
            if proxy_for else {}),
     }
