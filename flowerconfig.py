@@ -1,9 +1,9 @@
 """Flower's settings (the Procfile runs `celery flower --conf=flowerconfig.py`).
 
-Flower listens on loopback unless FLOWER_ADDRESS (or `--address`) names another address, and it
-refuses to serve a network address without authentication: set FLOWER_BASIC_AUTH=user:password
-(or Flower's own OAuth, FLOWER_AUTH). Flower has applied its FLOWER_* variables and command line
-to `options` before it runs this file.
+Flower listens on loopback unless FLOWER_HOST (the Procfile's `--address`) names another
+address, and it refuses to serve a network address without authentication: set
+FLOWER_BASIC_AUTH=user:password (or Flower's own OAuth, FLOWER_AUTH). Flower has applied its
+FLOWER_* variables and command line to `options` before it runs this file.
 """
 
 from __future__ import annotations

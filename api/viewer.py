@@ -62,7 +62,7 @@ class Viewer(FrameHandler):
         with self.send_lock:
             try:
                 self.ws.send(text)
-            except TimeoutError:
+            except (TimeoutError, BrokenPipeError):
                 # The viewer stopped reading and the socket buffer stayed full: drop it.
                 raise SlowViewer() from None
         metrics.ws_frame("out")
@@ -74,7 +74,7 @@ class Viewer(FrameHandler):
                 return  # already sent in the backlog
             try:
                 self.ws.send(self.orch.hub.frame(event))  # encoded once per process
-            except TimeoutError:
+            except (TimeoutError, BrokenPipeError):
                 raise SlowViewer() from None
             metrics.ws_frame("out")
             self.last_sent = key
@@ -86,7 +86,6 @@ class Viewer(FrameHandler):
         except DiscussionNotFound:
             self.ws.close(CLOSE_NOT_FOUND, "discussion not found")
             return
-        _bound_sends(self.ws, self.orch.settings.ws_send_timeout_s)
         self.sub = self.orch.hub.subscribe(self.did, self.orch.redis,
                                            key_id=self.principal.key_id,
                                            expires_at=self.principal.expires_at)
@@ -239,14 +238,3 @@ def _newest_that_fit(messages: list[dict[str, Any]], budget: int) -> list[dict[s
 
 class SlowViewer(Exception):
     """The viewer fell too far behind (its queue overflowed or a send timed out)."""
-
-
-def _bound_sends(ws: Any, timeout_s: float) -> None:
-    """Make a send to a viewer that stopped reading fail after `timeout_s` instead of hanging.
-
-    The WebSocket layer's reader waits with a selector before each recv, so a socket timeout
-    only ever fires on sends.
-    """
-    sock = getattr(ws, "sock", None)
-    if sock is not None:
-        sock.settimeout(timeout_s)

@@ -34,6 +34,7 @@ from protocols.base import (
     Speak,
     View,
     WaitForHuman,
+    posts_itself,
     turn_owner,
 )
 from protocols.decisions import STRUCTURED, TEXT, choice_task, structured_choice
@@ -101,8 +102,8 @@ class Moderated(BaseProtocol):
     def candidates(self, view: View) -> list[Participant]:
         """Agents that may speak now, least recently spoken first (never-spoken first)."""
         last = self._pstate(view).last_spoke
-        agents = [p for p in self.speakers(view) if p.is_agent and p.participant_id not in
-                  view.muted]
+        agents = [p for p in self.speakers(view) if not posts_itself(p) and p.participant_id
+                  not in view.muted]
         order = {p.participant_id: i for i, p in enumerate(agents)}
         return sorted(agents, key=lambda p: (last.get(p.participant_id, -1),
                                              order[p.participant_id]))
@@ -129,7 +130,7 @@ class Moderated(BaseProtocol):
         if holder is not None:
             p = view.participant(holder)
             if p is not None and holder not in view.muted:
-                if p.is_agent:
+                if not posts_itself(p):
                     return Speak(holder, round_no)
                 return WaitForHuman(holder, round_no)
         candidates = self.candidates(view)

@@ -109,7 +109,7 @@ def register_routes(app: Flask, state: PlatformState, sleep: Callable[[float], N
             return fault
         persona = agent.config.get("persona") or agent.config.get("name") or "agent"
         content = "" if mode == "empty" else replies.reply_text(persona, messages,
-                                                                 body.get("turn"))
+                                                                 body.get("turn"), agent_id)
         usage = replies.usage(messages, content)
         model = agent.config.get("model") or "reference-sim"
         if body.get("stream"):

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # (estimated at 4 characters a token; 0 = no budget).
     context_window_messages: int = Field(default=20, ge=1, le=500)
     context_window_tokens: int = Field(default=0, ge=0)
+    # Free-form with people (or external agents) taking part: the agent turns allowed after
+    # each new post before the agents wait for the next one.
+    free_form_agent_turns_per_post: int = Field(default=3, ge=1, le=100)
     # Retries of a failed agent call (connection errors, 5xx, 429), with exponential backoff
     # and full jitter, never past the turn's deadline.
     agent_max_retries: int = Field(default=3, ge=0, le=20)
@@ -225,7 +228,8 @@ class Settings(BaseSettings):
     health_probe_timeout_s: float = Field(default=2.0, gt=0)
     # A Celery worker serves its own /metrics on this port (0: off).
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
-    worker_metrics_host: str = "127.0.0.1"  # loopback unless configured
+    # The address the worker's metrics listen on: loopback unless configured.
+    worker_metrics_host: str = "127.0.0.1"
     # Schedules and batches: how often beat's tick runs, how often a batch refills its slots.
     schedule_tick_s: float = Field(default=10.0, gt=0)
     schedule_missed_grace_s: float = Field(default=60.0, gt=0)

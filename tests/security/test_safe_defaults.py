@@ -86,7 +86,10 @@ def flower_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def _flower(env: dict[str, str], log: Path) -> subprocess.Popen:
-    args = shlex.split(_procfile()["flower"].replace("${FLOWER_PORT:-5555}", env["FLOWER_PORT"]))
+    """The Procfile's flower line, expanded by a shell with `env`, run with this Python."""
+    args = shlex.split(subprocess.run(["bash", "-c", 'printf "%s\\n" ' + _procfile()["flower"]],
+                                      env=env, capture_output=True, text=True,
+                                      check=True).stdout.replace("\n", " "))
     assert args[0] == "celery"
     return subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT,
@@ -112,7 +115,7 @@ def _status(url: str, **kw) -> int | None:
 
 def test_flower_on_a_network_address_needs_basic_auth(flower_env, tmp_path: Path) -> None:
     for blank in (None, ""):  # unset, or left empty as in a copied .env.example
-        env = {**flower_env, "FLOWER_ADDRESS": "0.0.0.0"}
+        env = {**flower_env, "FLOWER_HOST": "0.0.0.0"}
         if blank is not None:
             env["FLOWER_BASIC_AUTH"] = blank
         proc = _flower(env, tmp_path / "open.log")
