@@ -20,6 +20,7 @@ from api import (
     health,
     insights,
     limits,
+    membership,
     observability,
     schedules,
     stream,
@@ -84,6 +85,7 @@ def create_app(
     app.register_api(health.bp)
     app.register_api(discussions.bp)
     app.register_api(control.bp)
+    app.register_api(membership.bp)
     app.register_api(insights.bp)
     app.register_api(schedules.bp)
     app.register_api(batches.bp)

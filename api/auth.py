@@ -32,7 +32,7 @@ from core.services.auth import DEMO, Principal, authenticate
 log = logging.getLogger(__name__)
 
 # Endpoint names (or their blueprint prefixes, ending in ".") that need no credentials.
-# `metrics` is Prometheus' scrape target: firewall it or keep it behind the proxy (security.md).
+# `metrics` checks its own METRICS_TOKEN (api/observability.py): no user credential opens it.
 PUBLIC_ENDPOINTS = {"static", "_docs", "health.health", "metrics"}
 PUBLIC_PREFIXES = ("swagger.", "redoc.", "openapi.", "ui.", "health.")
 WS_SUBPROTOCOL = "bearer"

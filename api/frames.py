@@ -1,6 +1,13 @@
 """Inbound WebSocket frames of a viewer: `ping`, `resume` and `post`, each checked against
 FRAME_PERMISSIONS (read afresh for every frame that acts), the frame rate and the viewer's
-credentials. Mixed into api.viewer.Viewer, which supplies the socket, the send and the resume."""
+credentials. Mixed into api.viewer.Viewer, which supplies the socket, the send and the resume.
+
+Consumption is counted as at the REST door: a `post` or `resume` spends one request of the
+user's per-user budget (RATE_LIMIT_PER_USER, the API's own counter: core/storage/rates.py), and
+`resume` frames have their own per-socket bucket (WS_RESUME_PER_S, WS_RESUME_BURST); a refused
+frame gets an `error` frame with status 429 and the socket stays open. Credentials are re-checked
+(API key revoked, JWT past `exp`) before every frame that reads history or acts.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +19,18 @@ from pydantic import ValidationError
 from simple_websocket import ConnectionClosed
 
 from api.extension import Orchestrator
-from core.ground.errors import OrchestratorError
+from core.ground.errors import OrchestratorError, RateLimited
 from core.ground.jsonlimits import BODY_MAX_DEPTH, depth
 from core.ground.models import Permission, PostMessage
 from core.services import access
 from core.services import discussions as service
-from core.services.auth import Principal
-from core.storage import api_keys
+from core.services.auth import Principal, still_valid
 from core.storage.events import stream_id_key
+from core.storage.rates import USER_SCOPE, rates_for
 
 CLOSE_UNAUTHENTICATED, CLOSE_RATE = 4401, 4429
+# Frames that read history or act: the credentials are re-checked and the user's budget spent.
+COUNTED = frozenset({"resume", "post"})
 # What each inbound frame type needs; a type not listed is refused. None: no permission needed.
 FRAME_PERMISSIONS: dict[str, Permission | None] = {
     "ping": None,
@@ -55,6 +64,7 @@ class FrameHandler:
     did: str
     principal: Principal
     rate: FrameRate
+    resume_rate: FrameRate
 
     def send(self, frame: dict[str, Any]) -> None:  # pragma: no cover - Viewer defines it
         raise NotImplementedError
@@ -63,12 +73,25 @@ class FrameHandler:
         raise NotImplementedError
 
     def _expired(self) -> bool:
+        """An open socket holds until its token's `exp` (the leeway forgives clock skew at the
+        upgrade only)."""
         exp = self.principal.expires_at
-        return exp is not None and time.time() > exp + self.orch.settings.jwt_leeway_s
+        return exp is not None and time.time() >= exp
 
-    def _revoked(self) -> bool:
-        key_id = self.principal.key_id
-        return key_id is not None and not api_keys.exists(self.orch.redis, key_id)
+    def _end_if_invalid(self) -> None:
+        """Close with 4401 when the API key was revoked or the JWT expired."""
+        reason = still_valid(self.orch.redis, self.principal)
+        if reason is not None:
+            self.ws.close(CLOSE_UNAUTHENTICATED, reason)
+            raise ConnectionClosed(CLOSE_UNAUTHENTICATED, reason)
+
+    def _spend(self, kind: str) -> None:
+        """Count the frame like a REST request; RateLimited when the budget is used up."""
+        if kind == "resume" and not self.resume_rate.allow():
+            raise RateLimited("too many resume frames on this socket; wait before resuming "
+                              "again", retry_after=max(1, int(1 / self.resume_rate.rate)))
+        if not self.principal.unrestricted:
+            rates_for(self.orch.settings).hit(USER_SCOPE, self.principal.user_id)
 
     def _error(self, message: str, code: str = "bad_request", ref: Any = None,
                **extra: Any) -> None:
@@ -110,14 +133,17 @@ class FrameHandler:
             self._error(f"unknown frame type {shown!r}", ref=ref)
             return
         needed = FRAME_PERMISSIONS[kind]
-        if needed is not None:
-            if self._revoked():
-                self.ws.close(CLOSE_UNAUTHENTICATED, "credentials revoked")
-                raise ConnectionClosed(CLOSE_UNAUTHENTICATED, "credentials revoked")
-            try:  # permissions are read afresh for every frame that acts
-                access.authorize(self.orch.store, self.did, self.principal, needed)
+        if kind in COUNTED:
+            self._end_if_invalid()
+            try:
+                # Permissions are read afresh for every frame that reads history or acts.
+                access.authorize(self.orch.store, self.did, self.principal,
+                                 needed or Permission.READ)
+                self._spend(kind)
             except OrchestratorError as exc:
-                self._error(exc.message, exc.code, ref=ref, status=exc.status)
+                extra = {"retry_after": exc.details["retry_after"]} \
+                    if "retry_after" in exc.details else {}
+                self._error(exc.message, exc.code, ref=ref, status=exc.status, **extra)
                 return
         if kind == "ping":
             self.send({"type": "pong"})

@@ -4,11 +4,18 @@ Before any socket opens, the master refuses to start with authentication off on 
 address (the app alone cannot see gunicorn's `-b`; docs/security.md). For Prometheus multiprocess
 mode it clears stale sample files before forking; each exiting worker's live gauges are dropped
 so `orchestrator_websocket_connections` counts only running processes.
+
+gunicorn answers some requests itself, before the app sees them (a request line over
+`limit_request_line`: 414; too many or too large headers: 431; an unparsable request: 400): those
+answers use the JSON error contract too (`json_error`), and never echo the request.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from gunicorn import util
 
 from api.auth import check_startup
 from core.ground import metrics
@@ -38,3 +45,19 @@ def on_starting(server: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     metrics.mark_dead(worker.pid)
+
+
+def json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own error answer, as `{"error", "message", "details"}` (its HTML echoed the
+    offending request line or header; the log keeps that detail)."""
+    code = "internal_error" if status_int >= 500 else reason.lower().replace(" ", "_")
+    message = "internal error" if status_int >= 500 else reason
+    body = json.dumps({"error": code, "message": message, "details": {}}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin1") + body)
+
+
+# Workers call `util.write_error` for the answers gunicorn gives itself; they fork from the
+# master that loaded this file, so the replacement holds in every worker.
+util.write_error = json_error

@@ -4,6 +4,10 @@ Viewers never hold a Redis connection of their own: the hub issues one XREAD ove
 discussion's stream and copies each entry into the bounded queue of every local subscriber. A
 subscriber whose queue fills up is marked overflowed and dropped by its socket loop, so a slow
 viewer never delays the others.
+
+Every `existence_check_s` the hub also re-checks the credentials of every local subscriber in one
+pipeline: a socket whose API key was revoked, or whose JWT passed its `exp`, is marked `ended`
+and woken, so it closes (4401) whether or not its viewer ever sends a frame.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 import redis
 
 from core.ground.models import Event
+from core.services.auth import revoked_keys
 from core.storage import events
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,10 @@ class Subscription:
     overflowed: bool = False
     gone: bool = False
     closed: threading.Event = field(default_factory=threading.Event)
+    # The credentials the socket was opened with: an API key's id, a JWT's `exp` (epoch s).
+    key_id: str | None = None
+    expires_at: float | None = None
+    ended: str | None = None  # why the credentials no longer hold ("revoked", "expired")
 
     def offer(self, event: Event | None) -> None:
         """Deliver without blocking; a full queue marks the subscriber as too slow."""
@@ -58,6 +67,14 @@ class Subscription:
             self.queue.put_nowait(event)
         except queue.Full:
             self.overflowed = True
+
+    def end(self, reason: str) -> None:
+        """The credentials no longer hold: mark it and wake the socket's loop."""
+        self.ended = reason
+        try:
+            self.queue.put_nowait(None)
+        except queue.Full:  # the loop is busy with queued events and sees `ended` next
+            pass
 
 
 class StreamHub:
@@ -84,12 +101,15 @@ class StreamHub:
         self._client: redis.Redis | None = None
         self._frames: OrderedDict[int, tuple[Event, str, bytes]] = OrderedDict()
 
-    def subscribe(self, discussion_id: str, client: redis.Redis) -> Subscription:
+    def subscribe(self, discussion_id: str, client: redis.Redis, *, key_id: str | None = None,
+                  expires_at: float | None = None) -> Subscription:
         """Register a subscriber; events after the current end of the stream reach its queue.
 
-        Call this before reading any backlog, then skip queued events already sent.
+        Call this before reading any backlog, then skip queued events already sent. `key_id`
+        and `expires_at` are the socket's credentials, re-checked every `existence_check_s`.
         """
-        sub = Subscription(discussion_id, queue.Queue(maxsize=self.queue_size))
+        sub = Subscription(discussion_id, queue.Queue(maxsize=self.queue_size),
+                           key_id=key_id, expires_at=expires_at)
         with self._lock:
             if discussion_id not in self._positions:
                 self._positions[discussion_id] = events.last_id(client, discussion_id)
@@ -182,6 +202,7 @@ class StreamHub:
             if time.monotonic() - last_check >= self.existence_check_s:
                 last_check = time.monotonic()
                 self._check_existence()
+                self._check_credentials()
 
     def _deliver(self, did: str, batch: list[Event]) -> None:
         with self._lock:
@@ -210,3 +231,21 @@ class StreamHub:
                 for sub in subs:
                     sub.gone = True
                     sub.offer(None)
+
+    def _check_credentials(self) -> None:
+        """End the subscriptions whose API key is gone or whose JWT has expired."""
+        with self._lock:
+            subs = [sub for group in self._subs.values() for sub in group
+                    if sub.ended is None and (sub.key_id or sub.expires_at is not None)]
+        if not subs or self._client is None:
+            return
+        now = time.time()
+        try:
+            revoked = revoked_keys(self._client, {s.key_id for s in subs if s.key_id})
+        except (redis.ConnectionError, redis.TimeoutError):
+            revoked = set()
+        for sub in subs:
+            if sub.key_id in revoked:
+                sub.end("credentials revoked")
+            elif sub.expires_at is not None and now >= sub.expires_at:
+                sub.end("credentials expired")

@@ -3,6 +3,9 @@
 Two application-wide limits (across all routes): one per client address, one per authenticated
 user; and one more on creating discussions, per user (or address). A refused request gets 429
 with `Retry-After`. Health and docs are exempt so probes never trip a limit.
+
+The per-user and create limits use the scopes of core/storage/rates.py, so WebSocket frames,
+batches and schedules spend the very same per-user budgets (one accounting whatever the door).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from api import auth
 from api.errors import error_response
 from core.ground.settings import Settings
 from core.storage import keys
+from core.storage.rates import CREATE_SCOPE, USER_SCOPE, storage_options, storage_uri
+from core.storage.rates import user_key as rates_user_key
 
 
 def address_key() -> str:
@@ -25,7 +30,7 @@ def address_key() -> str:
 def user_key() -> str:
     principal = g.get("principal")
     if principal is not None and not principal.unrestricted:
-        return "user:" + principal.user_id
+        return rates_user_key(principal.user_id)
     return address_key()
 
 
@@ -39,21 +44,13 @@ def _exempt() -> bool:
     return request.method == "OPTIONS" or auth.is_public(request.endpoint)
 
 
-def storage_uri(settings: Settings) -> str:
-    """The state Redis, on the configured database."""
-    base = settings.redis_url.rstrip("/")
-    tail = base.split("://", 1)[-1]
-    return base if "/" in tail else f"{base}/{settings.redis_db}"
-
-
 def create_limiter(app: Flask, settings: Settings) -> Limiter:
     """Install the limiter on the app (its before_request runs where this is called)."""
     limiter = Limiter(
         address_key,
         app=app,
         storage_uri=storage_uri(settings),
-        storage_options={"socket_timeout": settings.redis_socket_timeout_s,
-                         "socket_connect_timeout": settings.redis_connect_timeout_s},
+        storage_options=storage_options(settings),
         strategy=settings.rate_limit_strategy,
         key_prefix=keys.RATE_LIMIT_PREFIX,
         headers_enabled=False,  # one Redis round trip per limit, not two
@@ -62,7 +59,7 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
             ApplicationLimit(settings.rate_limit_per_address, key_function=address_key,
                              exempt_when=_exempt, scope="address"),
             ApplicationLimit(settings.rate_limit_per_user, key_function=user_key,
-                             exempt_when=_no_user, scope="user"),
+                             exempt_when=_no_user, scope=USER_SCOPE),
         ],
     )
     app.extensions["orchestrator_limiter"] = limiter
@@ -78,11 +75,12 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
 
 
 def limit_endpoint(app: Flask, limiter: Limiter, endpoint: str, limit: str) -> None:
-    """Add a per-user limit to one registered endpoint (e.g. creating discussions)."""
+    """Add the per-user create limit to one registered endpoint (creating discussions); its
+    scope is the one batches and schedules spend from too."""
     view = app.view_functions.get(endpoint)
     if view is not None:  # the wrapper checks the limit when the view is called
-        app.view_functions[endpoint] = limiter.limit(limit, key_func=user_key,
-                                                     override_defaults=False)(view)
+        app.view_functions[endpoint] = limiter.shared_limit(
+            limit, scope=CREATE_SCOPE, key_func=user_key, override_defaults=False)(view)
 
 
 def _retry_after(limiter: Limiter) -> int:

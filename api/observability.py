@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 import uuid
@@ -12,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from api.extension import ext
 from core.ground import logs, metrics
+from core.ground.errors import Unauthenticated
 from core.ground.settings import Settings
 from core.operations.monitoring import OpsCollector
 from core.storage.redis_client import make_redis
@@ -73,9 +75,23 @@ def _teardown(_exc: BaseException | None) -> None:
     logs.clear()
 
 
+def _check_metrics_token(settings: Settings) -> None:
+    """With authentication on, only the bearer of METRICS_TOKEN scrapes (none when it is unset):
+    the scrape reveals every discussion's counts and costs Redis work, so no user key is enough.
+    """
+    if not settings.auth_enabled:
+        return  # the demo mode answers loopback only
+    token = settings.metrics_token.get_secret_value()
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if not token or scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.encode()):
+        raise Unauthenticated("/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'")
+
+
 def metrics_view() -> Response:
     """Prometheus exposition: this instance's processes plus gauges read from Redis."""
     orch = ext()
+    _check_metrics_token(orch.settings)
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(OpsCollector(orch.redis, ops().broker or orch.redis,
                                  orch.settings.worker_heartbeat_ttl_s))

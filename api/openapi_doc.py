@@ -4,6 +4,10 @@ limits), 503 (Redis down), 400/413/415 (bodies) and 422 (validation, as ErrorBod
 
 Views declare what is theirs (201, 409, ...); this fills in the shared ones for every operation,
 so an endpoint added later is documented, and the fuzzer holds it to that, without repeating it.
+
+It also adds OpenAPI links from each create (a discussion, a schedule, a batch) to every
+operation on the created object, its id taken from the response body, so clients and the
+fuzzer's stateful phase can chain calls (create, post, pause, read, delete, ...).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ SECURITY_SCHEMES: dict[str, Any] = {
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
 }
 SECURITY = [{"bearer": []}, {"apiKey": []}]
+# Creates whose 201 body carries the new object's `id`, and the path parameter that names it.
+CREATES = {"/v1/discussions": "discussion_id", "/v1/schedules": "schedule_id",
+           "/v1/batches": "batch_id"}
 REASONS = {
     400: "Malformed JSON",
     401: "Missing or invalid credentials",
@@ -58,6 +65,7 @@ class DocumentedApp(OpenAPI):
                 if not isinstance(op, dict) or "responses" not in op:
                     continue
                 self._complete(path, method, op, public=path in public_paths)
+        self._link(spec.get("paths", {}))
 
     def _apply_limits(self, schemas: dict[str, Any]) -> None:
         """State this deployment's limits in the bodies' schemas, so valid input is accepted."""
@@ -94,6 +102,27 @@ class DocumentedApp(OpenAPI):
         post = schemas.get("PostMessage", {}).get("properties", {})
         if "content" in post:
             post["content"]["maxLength"] = settings.max_message_chars
+
+    @staticmethod
+    def _link(paths: dict[str, Any]) -> None:
+        """Link each create's 201 to every operation under `{collection}/{id}`."""
+        for collection, param in CREATES.items():
+            create = paths.get(collection, {}).get("post")
+            if not create or "201" not in create.get("responses", {}):
+                continue
+            links: dict[str, Any] = {}
+            prefix = f"{collection}/{{{param}}}"
+            for path, item in sorted(paths.items()):
+                if not (path == prefix or path.startswith(prefix + "/")):
+                    continue
+                for method, op in sorted(item.items()):
+                    if not isinstance(op, dict) or "responses" not in op:
+                        continue
+                    pointer = path.replace("~", "~0").replace("/", "~1")
+                    name = op.get("operationId") or f"{method}{path}"
+                    links[name] = {"operationRef": f"#/paths/{pointer}/{method}",
+                                   "parameters": {param: "$response.body#/id"}}
+            create["responses"]["201"]["links"] = links
 
     def _public_paths(self) -> set[str]:
         out = set()

@@ -1,5 +1,12 @@
 """One WebSocket viewer of one discussion: the init or resume, then every live event from the
-process's stream hub, while a reader thread handles the viewer's frames (api.frames)."""
+process's stream hub, while a reader thread handles the viewer's frames (api.frames).
+
+What one request can make the server send is bounded: a replay (`?last_event_id=` or a `resume`
+frame) larger than WS_MAX_REPLAY_BYTES is not sent; the viewer gets `resync_required` and a fresh
+`init` instead, whose history keeps the newest messages that fit the same cap
+(`history_truncated`; older ones page in over REST). The hub closes the socket (4401) when its
+credentials stop holding, whether or not the viewer sends anything.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from core.storage.events import stream_id_key
 log = logging.getLogger(__name__)
 
 INIT_HISTORY = 500
+REPLAY_BATCH = 200
 CLOSE_NOT_FOUND, CLOSE_GONE = 4404, 4410
 RENEW_EVERY_S = quotas.SOCKET_TTL_S / 3
 EXPIRY_CHECK_S = 5.0
@@ -49,6 +57,8 @@ class Viewer(FrameHandler):
         self.sub: Subscription | None = None
         settings = orch.settings
         self.rate = FrameRate(settings.ws_max_messages_per_s, settings.ws_message_burst)
+        self.resume_rate = FrameRate(settings.ws_resume_per_s, settings.ws_resume_burst)
+        self.max_replay_bytes = settings.ws_max_replay_bytes
 
     def send(self, frame: dict[str, Any]) -> None:
         text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
@@ -85,7 +95,9 @@ class Viewer(FrameHandler):
         except DiscussionNotFound:
             self.ws.close(CLOSE_NOT_FOUND, "discussion not found")
             return
-        self.sub = self.orch.hub.subscribe(self.did, self.orch.redis)
+        self.sub = self.orch.hub.subscribe(self.did, self.orch.redis,
+                                           key_id=self.principal.key_id,
+                                           expires_at=self.principal.expires_at)
         try:
             if last_event_id:
                 self._resume(last_event_id)
@@ -103,10 +115,24 @@ class Viewer(FrameHandler):
             session, cursor = self.orch.store.session_with_cursor(self.did, INIT_HISTORY)
             data = session.model_dump(mode="json")
             messages = data.pop("messages")
-            self.send({"id": cursor, "type": "init",
-                       "data": {"session": data, "messages": messages,
-                                "last_event_id": cursor}})
+            frame = {"id": cursor, "type": "init",
+                     "data": {"session": data, "messages": messages, "last_event_id": cursor}}
+            text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+            if len(text.encode()) > self.max_replay_bytes:
+                frame["data"]["messages"] = _newest_that_fit(
+                    messages, self.max_replay_bytes - (len(text.encode()) - _size(messages)))
+                frame["data"]["history_truncated"] = True
+                text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+            self._send_text(text)
             self.last_sent = stream_id_key(cursor)
+
+    def _send_text(self, text: str) -> None:
+        with self.send_lock:
+            try:
+                self.ws.send(text)
+            except TimeoutError:
+                raise SlowViewer() from None
+        metrics.ws_frame("out")
 
     def _resume(self, last_event_id: str) -> None:
         """Send every event after `last_event_id`, or `resync_required` and a fresh init."""
@@ -125,26 +151,44 @@ class Viewer(FrameHandler):
                                               "retained", "last_event_id": after,
                                     "first_retained_id": first}})
                 return self._init()
-            self.last_sent = wanted
+            # Read the whole backlog first (at most the cap's worth is held): a replay over the
+            # cap is never sent, the viewer starts afresh from a bounded init instead.
+            backlog: list[Event] = []
+            size, cursor = 0, after
             while True:
-                batch = store.events_after(self.did, after, count=1000)
+                batch = store.events_after(self.did, cursor, count=REPLAY_BATCH)
                 for event in batch:
-                    self.send_event(event)
-                if len(batch) < 1000:
+                    size += len(self.orch.hub.frame(event).encode())
+                    if size > self.max_replay_bytes:
+                        self.send({"type": "resync_required",
+                                   "data": {"reason": "the events after last_event_id exceed "
+                                                      "WS_MAX_REPLAY_BYTES",
+                                            "last_event_id": after,
+                                            "max_replay_bytes": self.max_replay_bytes}})
+                        return self._init()
+                    backlog.append(event)
+                if len(batch) < REPLAY_BATCH:
                     break
-                after = batch[-1].id
+                cursor = batch[-1].id
+            self.last_sent = wanted
+            for event in backlog:
+                self.send_event(event)
         return None
 
     def _pump(self) -> None:
         assert self.sub is not None
         while True:
             self._renew()
+            item: Event | None | bool
             try:
                 item = self.sub.queue.get(timeout=EXPIRY_CHECK_S)
             except queue.Empty:
-                if self._expired():
-                    self.ws.close(CLOSE_UNAUTHENTICATED, "credentials expired")
-                    return
+                item = False  # nothing new: only the credentials to look at
+            if self.sub.ended or self._expired():
+                # The hub found the key revoked or the token expired (or the clock says so).
+                self.ws.close(CLOSE_UNAUTHENTICATED, self.sub.ended or "credentials expired")
+                return
+            if item is False:
                 continue
             if self.sub.overflowed:
                 raise SlowViewer()
@@ -183,6 +227,23 @@ class Viewer(FrameHandler):
             return
         self._renewed_at = time.monotonic()
         quotas.renew_socket(self.orch.redis, self.principal.user_id, self.conn_id)
+
+def _size(messages: list[dict[str, Any]]) -> int:
+    return sum(len(json.dumps(m, separators=(",", ":"), ensure_ascii=False).encode()) + 1
+               for m in messages)
+
+
+def _newest_that_fit(messages: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """The newest messages whose encoding fits in `budget` bytes (oldest dropped first)."""
+    kept: list[dict[str, Any]] = []
+    for m in reversed(messages):
+        budget -= len(json.dumps(m, separators=(",", ":"), ensure_ascii=False).encode()) + 1
+        if budget < 0:
+            break
+        kept.append(m)
+    kept.reverse()
+    return kept
+
 
 class SlowViewer(Exception):
     """The viewer fell too far behind (its queue overflowed or a send timed out)."""

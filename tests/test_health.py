@@ -137,7 +137,9 @@ def test_unready_when_redis_stops_and_ready_again_after(private_redis: PrivateRe
 def test_queue_depth_and_oldest_step_age(private_redis: PrivateRedis) -> None:
     from workers.celery_app import create_celery
 
-    settings = _settings(private_redis.url, health_max_queue_age_s=0.5, health_min_workers=0)
+    # Authentication is on by default, so the scrape needs METRICS_TOKEN (docs/security.md).
+    settings = _settings(private_redis.url, health_max_queue_age_s=0.5, health_min_workers=0,
+                         metrics_token="scrape-token-for-tests")
     client = _client(settings)
     assert client.get("/health/ready").status_code == 200
     app = create_celery(settings)
@@ -148,7 +150,8 @@ def test_queue_depth_and_oldest_step_age(private_redis: PrivateRedis) -> None:
     assert resp.json["failing"] == ["queue"]
     queue = resp.json["dependencies"]["queue"]
     assert queue["depth"] == 1 and queue["oldest_age_s"] >= 1.0
-    metrics_text = client.get("/metrics").text
+    metrics_text = client.get(
+        "/metrics", headers={"Authorization": "Bearer scrape-token-for-tests"}).text
     assert 'orchestrator_queue_depth{queue="steps"} 1.0' in metrics_text
 
 

@@ -11,7 +11,7 @@ from core.agents import AgentReply, Backends, TurnRequest
 from core.ground.errors import AgentError
 from core.ground.models import Status
 from core.ground.settings import Settings
-from core.storage import keys
+from core.storage import audit, keys
 from core.storage.store import Store
 from tests.helpers import agent, agent_body, config, wait_for
 from workers import reconciler
@@ -126,7 +126,8 @@ def test_an_unexpected_exception_is_recorded_on_the_discussion(
     raw = r.hgetall(keys.state(did))
     assert raw["status"] == "failed"
     assert raw["stop_reason"] == "internal_error"
-    assert "JSONDecodeError" in raw["error"]
+    assert raw["error"] == "internal_error"  # the code for clients; the audit has the detail
+    assert any("JSONDecodeError" in str(e["details"]) for e in audit.entries(r, did))
     last = store.events_after(did, "0")[-1]
     assert last.type == "status" and last.data["reason"] == "internal_error"
     assert not r.exists(keys.lock(did))  # the lease was released, not left to expire

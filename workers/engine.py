@@ -19,7 +19,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from core.ground.errors import AttemptsExhausted, Conflict, DiscussionNotFound, StaleLease
 from core.ground.models import Status, StopReason
-from core.storage import quotas
+from core.storage import audit, quotas
 from core.storage.records import status_change
 from core.storage.store import Commit, CommitResult
 from protocols import (
@@ -86,9 +86,16 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
     except Exception as exc:
         # A bug or corrupt state: record it on the discussion (fenced, while the lease is
         # still ours) so it fails visibly instead of stalling or crashing workers forever.
+        # Clients see the code only; the log and the audit keep what was raised.
         log.exception("step of %s failed", discussion_id)
         _record_failure(rt, discussion_id, token, StopReason.INTERNAL_ERROR,
-                        f"step raised {type(exc).__name__}: {exc}"[:500])
+                        StopReason.INTERNAL_ERROR.value)
+        try:
+            audit.record(store.r, discussion_id, actor="system", action="discussion.failed",
+                         details={"reason": StopReason.INTERNAL_ERROR.value,
+                                  "exception": f"{type(exc).__name__}: {exc}"[:500]})
+        except redis.RedisError:
+            log.warning("could not audit the failure of %s", discussion_id)
         outcome = Outcome.IDLE
     finally:
         try:

@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+import prometheus_client
 import redis
 from celery import Celery, bootsteps, signals
 
@@ -128,18 +129,18 @@ def _worker_init(**_: Any) -> None:
 
 
 def _worker_ready(sender: Any = None, **_: Any) -> None:
-    settings = settings_of(sender.app) if sender is not None else None
-    port = settings.worker_metrics_port if settings is not None else 0
+    if sender is None:
+        return
+    settings = settings_of(sender.app)
+    port, host = settings.worker_metrics_port, settings.worker_metrics_host
     if port:
-        from prometheus_client import start_http_server
-
         try:
-            start_http_server(port, addr=settings.worker_metrics_host,
-                              registry=metrics.process_registry())
+            prometheus_client.start_http_server(port, addr=host,
+                                                registry=metrics.process_registry())
         except OSError as exc:  # another worker on this machine has the port: not fatal
-            log.warning("worker metrics not served on :%s: %s", port, exc)
+            log.warning("worker metrics not served on %s:%s: %s", host, port, exc)
             return
-        log.info("worker metrics on :%s/metrics", port)
+        log.info("worker metrics on %s:%s/metrics", host, port)
 
 
 def _process_shutdown(pid: int | None = None, **_: Any) -> None:

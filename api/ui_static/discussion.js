@@ -174,6 +174,9 @@
         note(`${(person(d.participant_id) || {}).name || d.participant_id || "someone"} voted` +
              (d.choice || d.vote ? `: ${d.choice || d.vote}` : ""));
         break;
+      case "participant_left":
+        note(`${(person(d.participant_id) || {}).name || d.participant_id} left the discussion.`);
+        break;
       case "held":
         note(`A post by ${(person(d.participant_id) || {}).name || d.participant_id} is held for a moderator's approval.`);
         Actions.refreshHeld(did);

@@ -55,6 +55,13 @@ class StorageQuotaExceeded(OrchestratorError):
     code = "storage_quota_exceeded"
 
 
+class RateLimited(OrchestratorError):
+    """A per-user rate limit is used up for now (429, with Retry-After)."""
+
+    status = 429
+    code = "rate_limited"
+
+
 class NotFound(OrchestratorError):
     status = 404
     code = "not_found"

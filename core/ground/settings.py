@@ -159,7 +159,8 @@ class Settings(BaseSettings):
 
     # Security (docs/security.md). Authentication is on unless turned off for a loopback demo.
     service_host: str = Field(
-        default="0.0.0.0", description="Address the API binds; checked against AUTH_ENABLED."
+        default="127.0.0.1", description="Address the API binds (loopback unless configured); "
+        "checked against AUTH_ENABLED."
     )
     auth_enabled: bool = True
     # With authentication off the service serves loopback only; this forces it onto a network.
@@ -197,6 +198,14 @@ class Settings(BaseSettings):
     ws_max_messages_per_s: float = Field(default=10.0, gt=0)
     ws_message_burst: int = Field(default=20, ge=1)
     ws_max_connections_per_user: int = Field(default=50, ge=1)
+    # `resume` frames per socket (a token bucket), and the bytes one replay (or an `init`'s
+    # history) may send; a longer backlog gets `resync_required` and a bounded `init`.
+    ws_resume_per_s: float = Field(default=0.2, gt=0)
+    ws_resume_burst: int = Field(default=3, ge=1)
+    ws_max_replay_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
+    # `/metrics` with authentication on: only `Authorization: Bearer <METRICS_TOKEN>` (empty:
+    # nobody; scrape the workers' own port or set a token).
+    metrics_token: SecretStr = SecretStr("")
 
     @model_validator(mode="after")
     def _check_jwt(self) -> Settings:
@@ -224,8 +233,8 @@ class Settings(BaseSettings):
     health_probe_timeout_s: float = Field(default=2.0, gt=0)
     # A Celery worker serves its own /metrics on this port (0: off).
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
-    # The address the worker's metrics listen on (the run command's demo mode: 127.0.0.1).
-    worker_metrics_host: str = "0.0.0.0"
+    # The address the worker's metrics listen on: loopback unless configured.
+    worker_metrics_host: str = "127.0.0.1"
     # Schedules and batches: how often beat's tick runs, how often a batch refills its slots.
     schedule_tick_s: float = Field(default=10.0, gt=0)
     schedule_missed_grace_s: float = Field(default=60.0, gt=0)

@@ -4,6 +4,10 @@ Creating a batch stores the template and items and starts the first `concurrency
 A pump (the `batch.pump` task every `BATCH_PUMP_INTERVAL_S`, and beat's tick as a safety net)
 drops finished discussions from the running set and starts pending items while fewer than the
 cap run. The reservation is one Lua script, so concurrent pumps never exceed the cap.
+
+Each item counts against the owner's create limit and quotas like a REST create
+(core/operations/doors.py); an item that meets one waits at the head of the queue for a later
+pump (the reason shows as the batch's `waiting`) instead of failing.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from core.ground.errors import Conflict, NotFound, OrchestratorError
 from core.ground.ids import new_id
 from core.ground.models import Status, with_topic
 from core.operations.batch_models import BatchConfig, CreateBatch, check_items
+from core.operations.doors import NOT_NOW, create_on_behalf
 from core.services.auth import Principal
-from core.services.discussions import Services, create_discussion, validate_template
+from core.services.discussions import Services, validate_template
 from core.services.lifecycle import cancel as cancel_discussion
 
 log = logging.getLogger(__name__)
@@ -90,29 +95,36 @@ def pump(svc: Services, batch_id: str) -> bool:
         idx = rows.reserve(batch_id, cfg.concurrency, stamp)
         if idx < 0:
             break
-        _start(svc, cfg, idx, f"slot:{idx}:{stamp}")
+        if not _start(svc, cfg, idx, f"slot:{idx}:{stamp}"):
+            break  # the owner has no budget for now: the next pump tries again
     if rows.complete_if_done(batch_id, iso()):
         log.info("batch %s completed", batch_id)
         return False
     return rows.status(batch_id) == "running"
 
 
-def _start(svc: Services, cfg: BatchConfig, idx: int, marker: str) -> None:
+def _start(svc: Services, cfg: BatchConfig, idx: int, marker: str) -> bool:
+    """Start item `idx`; False when it must wait (it goes back to the head of the queue)."""
     try:
-        # Checked when the batch was made; again here, as a direct create would be.
+        # Checked when the batch was made; again here, as a direct create would be, and
+        # counted like one: the owner's create limit and quotas (NOT_NOW: wait for them).
         filled = with_topic(cfg.template, cfg.topic(idx))
         body = filled.model_copy(update={"metadata": {
             **filled.metadata, "batch_id": cfg.id, "batch_item": idx}})
-        session = create_discussion(svc, body, cfg.owner, creator=f"batch:{cfg.id}")
+        session = create_on_behalf(svc, body, cfg.owner, creator=f"batch:{cfg.id}")
     except ValueError as exc:  # a placeholder an older batch stored unchecked
         svc.store.batches.failed_to_start(cfg.id, idx, marker, f"error: {exc}"[:500])
-        return
+        return True
+    except NOT_NOW as exc:
+        svc.store.batches.wait(cfg.id, marker, idx, exc.message[:500])
+        return False
     except OrchestratorError as exc:
         svc.store.batches.failed_to_start(cfg.id, idx, marker, f"error: {exc.message}"[:500])
-        return
+        return True
     state = svc.store.batches.started(cfg.id, idx, marker, session.id)
     if state == "cancelled":  # cancelled while this one was being created
         cancel_discussion(svc, session.id, actor=f"batch:{cfg.id}", reason="batch_cancelled")
+    return True
 
 
 def _reap(svc: Services, batch_id: str) -> None:
@@ -194,6 +206,7 @@ def status(svc: Services, batch_id: str) -> dict[str, Any]:
         "concurrency": cfg.concurrency, "total": cfg.total,
         "running": len(running), "pending": rows.pending_count(batch_id),
         "counts": counts, "totals": totals, "failures": len(failures), "items": items,
+        "waiting": raw.get("waiting") or None,
         "created_at": cfg.created_at, "finished_at": raw.get("finished_at") or None,
     }
 

@@ -9,6 +9,10 @@ two beat processes, a redelivered tick or a beat restart never fire a slot twice
 Missed slots (everything was down): `skip` fires nothing for a slot older than
 `SCHEDULE_MISSED_GRACE_S` and moves on to the next future slot; `catch_up` fires the latest
 missed slot once, then moves on.
+
+A fired slot spends the owner's budgets like a REST create (core/operations/doors.py): past the
+create limit, the active-discussion quota or the day's spend, the slot is recorded as an error
+and no discussion starts.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from core.ground.clock import iso
 from core.ground.errors import OrchestratorError
 from core.ground.ids import new_id
 from core.ground.models import with_topic
+from core.operations.doors import create_on_behalf
 from core.operations.schedule_models import (
     CreateSchedule,
     Schedule,
@@ -36,7 +41,7 @@ from core.operations.schedule_models import (
 )
 from core.services.auth import Principal
 from core.services.context import Services
-from core.services.discussions import create_discussion, validate_template
+from core.services.discussions import validate_template
 
 log = logging.getLogger(__name__)
 RUNS_KEPT = 1000
@@ -216,7 +221,9 @@ def _fire(svc: Services, s: Schedule, slot: float) -> str | None:
         filled = with_topic(s.template, slot_topic(s.template, when.date().isoformat()))
         body = filled.model_copy(update={"metadata": {
             **filled.metadata, "schedule_id": s.id, "schedule_slot": iso(_dt(slot))}})
-        session = create_discussion(svc, body, s.owner, creator=f"schedule:{s.id}")
+        # Counted like a REST create: the owner's create limit and quotas (a refusal skips
+        # this slot, recorded in its runs).
+        session = create_on_behalf(svc, body, s.owner, creator=f"schedule:{s.id}")
     except ValueError as exc:
         rows.record_run(s.id, field, f"error: {exc}"[:500], RUNS_KEPT)
         log.warning("schedule %s slot %s: bad template: %s", s.id, slot, exc)

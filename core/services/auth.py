@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +78,21 @@ def create_api_key(r: redis.Redis, settings: Settings, user_id: str, name: str =
 def revoke_api_key(r: redis.Redis, key_id: str) -> bool:
     """Delete a key; False when there was none."""
     return api_keys.delete(r, key_id)
+
+
+def revoked_keys(r: redis.Redis, key_ids: Iterable[str]) -> set[str]:
+    """Which of these key ids no longer exist (revoked), in one round trip."""
+    return api_keys.missing(r, key_ids)
+
+
+def still_valid(r: redis.Redis, principal: Principal) -> str | None:
+    """Why an authenticated principal's credentials no longer hold (an open socket asks before
+    every frame that reads or acts), or None. A JWT holds until its `exp`, without leeway."""
+    if principal.expires_at is not None and time.time() >= principal.expires_at:
+        return "credentials expired"
+    if principal.key_id is not None and principal.key_id in revoked_keys(r, [principal.key_id]):
+        return "credentials revoked"
+    return None
 
 
 def list_api_keys(r: redis.Redis, user_id: str) -> list[ApiKeyInfo]:

@@ -236,6 +236,10 @@ def append(svc: Services, snap: Snapshot, author: Participant, *, content: str,
             return PostResult(seen, replayed=True)
     if snap.state.status.terminal:
         raise Conflict(f"discussion {discussion_id} is {snap.state.status.value}")
+    cap = snap.config.max_messages
+    if cap is not None and snap.state.seq >= cap:  # in every state, paused included
+        raise Conflict(f"discussion {discussion_id} already holds its max_messages ({cap})",
+                       reason="max_messages")
     view = View(config=snap.config, participants=snap.participants, state=snap.state,
                 muted=snap.muted)
     protocol = get_protocol(snap.config.protocol)
@@ -272,11 +276,11 @@ def append(svc: Services, snap: Snapshot, author: Participant, *, content: str,
                      "pstate": pstate},
             events=[status_change(Status.ACTIVE, Status.WAITING_FOR_HUMAN, "human_answered",
                                   participant_id=waited)],
-            allowed_statuses=(Status.WAITING_FOR_HUMAN,),
+            allowed_statuses=(Status.WAITING_FOR_HUMAN,), max_seq=cap,
         )
         turn: int | None = snap.state.turn
     else:
-        change = Commit(message=message, allowed_statuses=UNFINISHED)
+        change = Commit(message=message, allowed_statuses=UNFINISHED, max_seq=cap)
         turn = None
     try:
         result = svc.store.commit(

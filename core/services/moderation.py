@@ -134,7 +134,8 @@ def review(svc: Services, snap: Snapshot, held_id: str, approve: bool, event: di
                 "timestamp": iso(), "metadata": {**message.metadata,
                                                  "approved_by": event["by"]}})
             store.commit(did, Commit(message=message, events=[("moderation", detail)],
-                                     allowed_statuses=UNFINISHED))
+                                     allowed_statuses=UNFINISHED,
+                                     max_seq=snap.config.max_messages))
         else:
             store.commit(did, Commit(events=[("moderation", detail)], allowed_statuses=UNFINISHED))
     except Exception:

@@ -3,6 +3,8 @@ set of key ids. core.services.auth decides what they mean; only hashes are store
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import redis
 
 from core.storage import keys
@@ -45,3 +47,14 @@ def credentials(r: redis.Redis, key_id: str) -> tuple[str | None, str | None]:
 
 def exists(r: redis.Redis, key_id: str) -> bool:
     return bool(r.exists(keys.api_key(key_id)))
+
+
+def missing(r: redis.Redis, key_ids: Iterable[str]) -> set[str]:
+    """Which of these key ids no longer exist (revoked), in one round trip."""
+    ids = sorted(set(key_ids))
+    if not ids:
+        return set()
+    pipe = r.pipeline(transaction=False)
+    for key_id in ids:
+        pipe.exists(keys.api_key(key_id))
+    return {key_id for key_id, found in zip(ids, pipe.execute(), strict=True) if not found}

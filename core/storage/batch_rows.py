@@ -65,8 +65,18 @@ class BatchRows:
         pipe.hset(keys.batch_items(batch_id), str(idx), discussion_id)
         pipe.sadd(keys.batch_running(batch_id), discussion_id)
         pipe.srem(keys.batch_running(batch_id), marker)
+        pipe.hdel(keys.batch(batch_id), "waiting")
         pipe.hget(keys.batch(batch_id), "status")
         return pipe.execute()[-1]
+
+    def wait(self, batch_id: str, marker: str, idx: int, reason: str) -> None:
+        """The item cannot start yet (a limit or quota): back to the head of the queue, with
+        the reason shown as the batch's `waiting`."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.srem(keys.batch_running(batch_id), marker)
+        pipe.lpush(keys.batch_pending(batch_id), idx)
+        pipe.hset(keys.batch(batch_id), "waiting", reason)
+        pipe.execute()
 
     def failed_to_start(self, batch_id: str, idx: int, marker: str, error: str) -> None:
         pipe = self.r.pipeline(transaction=True)

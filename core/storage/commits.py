@@ -179,6 +179,7 @@ class TurnWrites:
                 max_bytes or "",
                 storage_quota or "",
                 repr(time.time()),
+                "" if change.max_seq is None else change.max_seq,
             ],
         )
         code = int(res[0])
@@ -202,6 +203,9 @@ class TurnWrites:
                     limit=int(detail))
             if reason == "idempotency":
                 raise Conflict("this Idempotency-Key was used by another participant")
+            if reason == "max_messages":
+                raise Conflict(f"discussion {discussion_id} already holds its max_messages "
+                               f"({detail})", reason="max_messages")
             raise StaleLease(f"commit refused: {reason}", reason=reason, detail=detail)
         seq = int(res[1])
         message = change.message.model_copy(update={"seq": seq}) if change.message else None

@@ -84,9 +84,11 @@ return {1, cached or ''}
 #      18 the discussion's byte cap for this message ('' = none)
 #      19 the owner's storage quota in bytes for this message ('' = none)
 #      20 now (epoch seconds), the finished time of a terminal status
+#      21 the most messages the discussion may hold ('' = no cap): a message past it is refused
 # -> {1, seq, turn, message event id, next begun 0/1, next turn's cached reply JSON or '',
 #     bytes the discussion's messages now hold}
-#    | {2, remembered message JSON} | {0, reason, detail}
+#    | {2, remembered message JSON} | {0, reason, detail} (reason: gone, stale_lease,
+#    stale_turn, status, max_messages, storage_full, storage_quota, idempotency)
 # Storage: every message's bytes are added to the state's `bytes` and, when the discussion has
 # an owner, to the counter named by the state's `storage_key` (core.storage.keys.user_storage,
 # stored there at creation, so every commit counts without its caller knowing the owner; a
@@ -120,6 +122,9 @@ else
   if not ok then return {0, 'status', status} end
 end
 local seq = tonumber(st[3] or '0')
+if ARGV[3] ~= '' and (ARGV[21] or '') ~= '' and seq >= tonumber(ARGV[21]) then
+  return {0, 'max_messages', tostring(seq)}
+end
 local event_id = ''
 local maxlen = ARGV[6]
 local size = string.len(ARGV[3])
@@ -290,3 +295,17 @@ redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) - tonumber(ARGV[2])) +
 return 1
 """
 
+# KEYS: 1 session, 2 participants, 3 the user's discussions index, 4 muted, 5 events
+# ARGV: 1 discussion id, 2 participant id, 3 the emptied participant JSON, 4 events maxlen,
+#       5 event data JSON
+# A person leaves a discussion for good: their seat is emptied (no user, no permissions) and
+# muted, the discussion leaves their list, viewers get `participant_left`. 0 when it is gone.
+LEAVE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[2])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'type', 'participant_left',
+           'data', ARGV[5])
+return 1
+"""

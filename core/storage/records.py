@@ -54,6 +54,8 @@ class Commit:
     allowed_statuses: Sequence[Status] = ()
     # Added to the usage hash (`{scope}:{metric}` -> number) in the same atomic step.
     increments: dict[str, float] = field(default_factory=dict)
+    # People's posts: the message is refused (Conflict) once the discussion holds this many.
+    max_seq: int | None = None
 
 
 # Discussions whose parsed config and participants a Store keeps (a few KB each).

@@ -141,6 +141,10 @@ REST.update({
         lambda c, ctx, h, role: c.post(f"/v1/discussions/{ctx['did']}/votes", headers=h,
                                        json={"participant_id": _own(ctx, role), "vote": "yes"}),
         {"none": 401, "eve": 404, "rita": 403, "wade": 409, "mona": 403, "alice": 403}),
+    # Every named person may leave (test_membership.py); the creator deletes instead.
+    "membership.leave": (_post("/v1/discussions/{did}/leave"),
+                         {"none": 401, "eve": 404, "rita": 200, "wade": 200, "mona": 200,
+                          "alice": 409}),
 })
 WEBSOCKET_ENDPOINTS = {"stream"}
 
