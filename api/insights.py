@@ -27,7 +27,7 @@ class ExportQuery(BaseModel):
 
 class AuditQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    after: str = Field(default="-", max_length=40, pattern=r"^(-|\d+-\d+)$",
+    after: str = Field(default="-", max_length=40, pattern=r"^(-|\d{1,19}-\d{1,19})$",
                        description="Return entries after this id")
     limit: int = Field(default=100, ge=1, le=1000)
 

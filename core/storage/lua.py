@@ -295,7 +295,8 @@ redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) - tonumber(ARGV[2])) +
 return 1
 """
 
-# KEYS: 1 session, 2 participants, 3 the user's discussions index, 4 muted, 5 events
+# KEYS: 1 session, 2 participants, 3 the user's discussions index, 4 muted, 5 events,
+#       6 the user's listing (zset)
 # ARGV: 1 discussion id, 2 participant id, 3 the emptied participant JSON, 4 events maxlen,
 #       5 event data JSON
 # A person leaves a discussion for good: their seat is emptied (no user, no permissions) and
@@ -304,6 +305,7 @@ LEAVE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[2])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'type', 'participant_left',
            'data', ARGV[5])

@@ -14,7 +14,7 @@ def leave(store: Store, discussion_id: str, seat: Participant, user_id: str) -> 
     and tell viewers; False when the discussion no longer exists."""
     data = json.dumps({"participant_id": seat.participant_id}, separators=(",", ":"))
     done = store.r.eval(  # type: ignore[no-untyped-call]
-        lua.LEAVE, 5, keys.session(discussion_id), keys.participants(discussion_id),
+        lua.LEAVE, 6, keys.session(discussion_id), keys.participants(discussion_id),
         keys.user_discussions(user_id), keys.muted(discussion_id), keys.events(discussion_id),
-        discussion_id, seat.participant_id, seat.model_dump_json(), store.events_maxlen, data)
+        keys.user_listing(user_id), discussion_id, seat.participant_id, seat.model_dump_json(), store.events_maxlen, data)
     return bool(int(done))
