@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from urllib.parse import urlsplit
 
 from flask import Flask, g, request
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = {"static", "_docs", "health.health", "metrics"}
 PUBLIC_PREFIXES = ("swagger.", "redoc.", "openapi.", "ui.", "health.")
 WS_SUBPROTOCOL = "bearer"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Path ids and the id style each must have before anything may look it up in Redis.
 PATH_IDS = {"discussion_id": "disc", "batch_id": "batch", "schedule_id": "sched"}
 
@@ -119,7 +121,25 @@ def origin_allowed(origin: str, settings: Settings) -> bool:
     if "*" in allowed:
         return True
     own = f"{request.scheme}://{request.host}"
-    return origin.rstrip("/") in {*(o.rstrip("/") for o in allowed), own}
+    origin = origin.rstrip("/")
+    if origin in {*(o.rstrip("/") for o in allowed), own}:
+        return True
+    return _same_loopback_service(origin, own)
+
+
+def _same_loopback_service(origin: str, own: str) -> bool:
+    """A page of this service under another loopback name (`localhost` or `127.0.0.1`, same
+    scheme and port) is this service too: the run command prints 127.0.0.1, the README's
+    examples say localhost, and a browser sends the page's name as the Origin."""
+    try:
+        page, here = urlsplit(origin), urlsplit(own)
+        ports = (page.port or _DEFAULT_PORTS.get(page.scheme),
+                 here.port or _DEFAULT_PORTS.get(here.scheme))
+    except ValueError:  # a malformed Origin header or port
+        return False
+    return (page.scheme == here.scheme and ports[0] == ports[1] and ports[0] is not None
+            and bool(page.hostname) and bool(here.hostname)
+            and is_loopback_host(page.hostname or "") and is_loopback_host(here.hostname or ""))
 
 
 def require() -> None:

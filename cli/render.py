@@ -77,7 +77,7 @@ def status_line(s: dict[str, Any], people: dict[str, dict[str, Any]],
     parts = [click.style(status.replace("_", " "), fg=STATUS_COLORS.get(status, "white"),
                          bold=True),
              f"round {s.get('current_round') or 0}/{s.get('max_rounds', '?')}",
-             f"{s.get('message_count', 0)} messages"]
+             f"{s.get('message_count', 0)} message{'' if s.get('message_count') == 1 else 's'}"]
     if status == "waiting_for_human" and s.get("waiting_for"):
         who = people.get(s["waiting_for"], {}).get("name", s["waiting_for"])
         until = s.get("wait_deadline") or s.get("deadline")

@@ -67,6 +67,9 @@ def listening(port: int, host: str = LOOPBACK) -> bool:
 def bindable(port: int, host: str = LOOPBACK) -> bool:
     """Whether this process could listen on host:port now."""
     with socket.socket() as s:
+        # As every server we start does (gunicorn, redis, tornado, http.server): connections of
+        # a run just stopped linger in TIME_WAIT for a minute and must not make the port "busy".
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import click
 import pytest
 
 from cli import render
@@ -34,3 +35,11 @@ def test_the_status_line_counts_down_to_a_persons_deadline(berlin) -> None:
     line = render.status_line(session, {"h1": {"name": "John"}}, conn="", now=now)
     assert "waiting for John until 11:05:00 (5:00 left)" in line
     assert "T10:05" not in line  # never the raw UTC text
+
+
+def test_the_status_line_counts_one_message_in_the_singular() -> None:
+    session = {"status": "active", "current_round": 1, "max_rounds": 3}
+    assert "| 1 message |" in click.unstyle(render.status_line({**session, "message_count": 1},
+                                                                {}, conn="live"))
+    assert "| 2 messages |" in click.unstyle(render.status_line({**session, "message_count": 2},
+                                                                 {}, conn="live"))

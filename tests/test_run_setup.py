@@ -43,6 +43,22 @@ def test_ports_of_roles_not_run_are_not_checked(held_port: int) -> None:
     assert setup.choose_ports(env, ["worker"]) == []  # no web role: its port does not matter
 
 
+def test_a_port_whose_last_run_just_stopped_is_free() -> None:
+    """Ctrl-C and run again at once: the stopped server's closed connections (TIME_WAIT) do not
+    make its port busy, as they do not for the servers the run starts (SO_REUSEADDR)."""
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()  # the server side closes first: its end waits in TIME_WAIT
+        client.close()
+    env = {"SERVICE_PORT": str(port)}
+    assert setup.choose_ports(env, ["web"]) == [] and env["SERVICE_PORT"] == str(port)
+
+
 def test_a_redis_url_that_does_not_answer_fails_within_seconds() -> None:
     started = time.monotonic()
     with pytest.raises(setup.SetupError, match="REDIS_URL=redis://127.0.0.1"):

@@ -112,4 +112,10 @@ def check_author(principal: Principal, author: Participant, discussion_id: str,
     if (found is not None and found.creator and author.is_agent
             and author.provider == EXTERNAL):
         return
+    if author.is_agent and not principal.unrestricted:
+        # Say why: the seed's "Send Message" as an agent works here only for external agents.
+        raise Forbidden(
+            f"only the discussion's creator posts as its external agents; {author.participant_id}"
+            + ("" if author.provider == EXTERNAL else
+               f" speaks through its provider ({author.provider}), not through posts"))
     check_actor(principal, author, Permission.WRITE)

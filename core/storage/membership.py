@@ -16,5 +16,6 @@ def leave(store: Store, discussion_id: str, seat: Participant, user_id: str) -> 
     done = store.r.eval(  # type: ignore[no-untyped-call]
         lua.LEAVE, 6, keys.session(discussion_id), keys.participants(discussion_id),
         keys.user_discussions(user_id), keys.muted(discussion_id), keys.events(discussion_id),
-        keys.user_listing(user_id), discussion_id, seat.participant_id, seat.model_dump_json(), store.events_maxlen, data)
+        keys.user_listing(user_id), discussion_id, seat.participant_id, seat.model_dump_json(),
+        store.events_maxlen, data)
     return bool(int(done))

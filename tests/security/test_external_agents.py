@@ -34,7 +34,9 @@ def test_the_creator_posts_as_its_external_agent_over_rest(sec_server: str,
 
     sent = post("alice", "Review Bot")
     assert sent.status_code == 201 and sent.json()["participant_name"] == "Review Bot"
-    assert post("alice", "Security Expert").status_code == 403  # the engine's agent
+    refused = post("alice", "Security Expert")  # the engine's agent
+    assert refused.status_code == 403
+    assert "external" in refused.json()["message"] and "provider" in refused.json()["message"]
     assert post("mallory", "Review Bot").status_code == 404  # no access at all
 
 

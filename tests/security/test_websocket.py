@@ -73,6 +73,26 @@ def test_cross_site_upgrade_refused_in_demo_mode_too(live_server) -> None:
     assert err.value.status_code == 403
 
 
+def test_the_service_page_under_another_loopback_name_may_open_the_stream(live_server) -> None:
+    """The run command prints http://127.0.0.1:5000 and the README's WebSocket snippet dials
+    ws://localhost:5000: from the printed page, that is the same service, not another site."""
+    import requests
+
+    did = requests.post(f"{live_server}/v1/discussions", json=agent_body(1, 1),
+                        timeout=5).json()["id"]
+    port = int(live_server.rsplit(":", 1)[1])
+    ws = websocket.create_connection(_url(live_server, did), timeout=10,
+                                     origin=f"http://localhost:{port}")
+    assert json.loads(ws.recv())["type"] == "init"
+    ws.close()
+    # Another port, scheme or a look-alike name is another site: refused.
+    for origin in (f"http://localhost:{port + 1}", f"https://localhost:{port}",
+                   f"http://127.0.0.1.evil.example:{port}", f"http://localhost:{port}x"):
+        with pytest.raises(websocket.WebSocketBadStatusException) as err:
+            websocket.create_connection(_url(live_server, did), timeout=10, origin=origin)
+        assert err.value.status_code == 403, origin
+
+
 def test_oversized_frame_closes_1009(make_app, sec_settings, sec_client, users) -> None:
     app = make_app(sec_settings.model_copy(update={"ws_max_frame_bytes": 1024}))
     base, server, thread = serve(app)

@@ -57,6 +57,3 @@ def main() -> None:
 
 
 main.add_command(keys_cli)
-
-if __name__ == "__main__":
-    main()
