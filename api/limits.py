@@ -40,7 +40,11 @@ def _exempt() -> bool:
 
 
 def storage_uri(settings: Settings) -> str:
-    """The state Redis, on the configured database."""
+    """The state Redis, on the configured database (through the Sentinels when configured;
+    the database then comes as a storage option, see create_limiter)."""
+    if settings.redis_sentinels:
+        hosts = ",".join(f"{h}:{p}" for h, p in settings.sentinel_addresses)
+        return f"redis+sentinel://{hosts}/{settings.redis_sentinel_master}"
     base = settings.redis_url.rstrip("/")
     tail = base.split("://", 1)[-1]
     return base if "/" in tail else f"{base}/{settings.redis_db}"
@@ -53,7 +57,8 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
         app=app,
         storage_uri=storage_uri(settings),
         storage_options={"socket_timeout": settings.redis_socket_timeout_s,
-                         "socket_connect_timeout": settings.redis_connect_timeout_s},
+                         "socket_connect_timeout": settings.redis_connect_timeout_s,
+                         **({"db": settings.redis_db} if settings.redis_sentinels else {})},
         strategy=settings.rate_limit_strategy,
         key_prefix=keys.RATE_LIMIT_PREFIX,
         headers_enabled=False,  # one Redis round trip per limit, not two

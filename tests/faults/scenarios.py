@@ -26,8 +26,10 @@ def _start_all(c: Cluster, *, workers: int) -> None:
     for _ in range(workers):
         c.start_worker()
 
-def _finish(c: Cluster, name: str, ids: list[str], started: float,
-            viewers: list[Viewer] = (), **extra: object) -> Report:  # type: ignore[assignment]
+
+def finish(c: Cluster, name: str, ids: list[str], started: float,
+           viewers: list[Viewer] = (), **extra: object) -> Report:  # type: ignore[assignment]
+    """Audit `ids`, add the viewers' findings and `extra`, and record the report line."""
     rep = audit(c.r, name, ids)
     rep.extra.update(extra)
     rep.seconds = time.monotonic() - started
@@ -72,7 +74,7 @@ def kill9(n: int = 50, workers: int = 2, kill_every_s: float = 1.5, max_kills: i
             kills += 1
             c.start_worker()
         c.wait_terminal(ids, timeout_s - (time.monotonic() - started))
-        return _finish(c, "kill9", ids, started, kills=kills)
+        return finish(c, "kill9", ids, started, kills=kills)
 
 
 def short_visibility(n: int = 3, latency_ms: int = 2500) -> Report:
@@ -85,7 +87,7 @@ def short_visibility(n: int = 3, latency_ms: int = 2500) -> Report:
         started = time.monotonic()
         ids = c.create(n, agents=2, rounds=1, latency_ms=latency_ms)
         c.wait_terminal(ids, 120)
-        return _finish(c, "short_visibility", ids, started)
+        return finish(c, "short_visibility", ids, started)
 
 
 def redis_restart(n: int = 20, down_s: float = 3.0, latency_ms: int = 200) -> Report:
@@ -103,7 +105,7 @@ def redis_restart(n: int = 20, down_s: float = 3.0, latency_ms: int = 200) -> Re
         time.sleep(down_s)
         c.start_redis()
         c.wait_terminal(ids, 150)
-        return _finish(c, "redis_restart", ids, started, viewers,
+        return finish(c, "redis_restart", ids, started, viewers,
                        messages_before_stop=before, redis_down_s=down_s)
 
 
@@ -125,7 +127,7 @@ def redis_kill9(n: int = 20, down_s: float = 2.0, latency_ms: int = 200) -> Repo
         c.start_redis()
         after_restart = c.messages(ids)
         c.wait_terminal(ids, 150)
-        return _finish(c, "redis_kill9", ids, started, messages_before_kill=before,
+        return finish(c, "redis_kill9", ids, started, messages_before_kill=before,
                        messages_after_restart=after_restart,
                        messages_lost_and_rerun=max(0, before - after_restart))
 
@@ -144,7 +146,7 @@ def rolling_sigterm(n: int = 30, rotations: int = 4, every_s: float = 2.0,
             c.start_worker()
             shutdowns.append(c.stop_worker(oldest))
         c.wait_terminal(ids, 150)
-        return _finish(c, "rolling_sigterm", ids, started, sigterms=len(shutdowns),
+        return finish(c, "rolling_sigterm", ids, started, sigterms=len(shutdowns),
                        slowest_shutdown_s=round(max(shutdowns), 1))
 
 
