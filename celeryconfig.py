@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.ground import task_names
 from core.ground.settings import Settings
-
-RECONCILE_TASK = "discussion.reconcile"
 
 
 def build(settings: Settings) -> dict[str, Any]:
@@ -63,7 +62,7 @@ def build(settings: Settings) -> dict[str, Any]:
         # does the same work.
         "beat_schedule": {
             "reconcile-discussions": {
-                "task": RECONCILE_TASK,
+                "task": task_names.RECONCILE,
                 "schedule": settings.reconcile_interval_s,
                 "options": {"expires": settings.reconcile_interval_s},
             },

@@ -10,12 +10,26 @@ from flask_cors import CORS
 from flask_openapi3 import Info, OpenAPI
 from flask_sock import Sock
 
-from api import errors, ops
+from api import (
+    admin,
+    auth,
+    batches,
+    control,
+    discussions,
+    errors,
+    health,
+    insights,
+    limits,
+    ops,
+    schedules,
+    stream,
+    ui,
+)
 from api.extension import Orchestrator
+from api.openapi_doc import DocumentedApp
 from core.ground import logs, redact
 from core.ground.settings import Settings
-
-__version__ = "0.1.0"
+from core.ground.version import __version__
 
 
 def create_app(
@@ -27,13 +41,9 @@ def create_app(
 ) -> OpenAPI:
     """Build the API app; tests pass their own settings, Redis client or dispatcher."""
     settings = settings or Settings()
-    from api import auth, limits
-
     auth.check_startup(settings)
     logs.configure(settings)
     redact.install("werkzeug", "gunicorn.error", "gunicorn.access")
-    from api.openapi_doc import DocumentedApp
-
     app = DocumentedApp(
         __name__,
         info=Info(title="Discussion Orchestrator", version=__version__),
@@ -68,8 +78,6 @@ def create_app(
     limiter = limits.create_limiter(app, settings)
     auth.register_require(app)
     errors.register(app)
-
-    from api import admin, batches, control, discussions, health, insights, schedules, stream, ui
 
     admin.register(app)
 

@@ -16,7 +16,6 @@ from core.operations.batches import CreateBatch
 tag = Tag(name="batches", description="Many discussions from one template, capped")
 bp = APIBlueprint("batches", __name__, url_prefix="/v1/batches", abp_tags=[tag])
 ERRORS: dict[Any, Any] = {404: ErrorBody, 422: ErrorBody, 503: ErrorBody}
-PUMP_TASK = "batch.pump"
 
 
 class BatchPath(BaseModel):
@@ -29,7 +28,7 @@ class BatchList(BaseModel):
 
 
 def _send_pump(batch_id: str, delay: float) -> None:
-    ext().celery.send_task(PUMP_TASK, args=[batch_id], countdown=delay)
+    ext().sender.batch_pump(batch_id, delay)
 
 
 @bp.post("", responses={201: None, **ERRORS})

@@ -5,20 +5,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import redis
 from flask import Flask, current_app
 from kombu.exceptions import OperationalError
 
+from api.hub import StreamHub
+from core.agents import Backends
 from core.ground.settings import Settings
-from core.services.discussions import Services
+from core.services.context import Services, build_services
+from core.storage.broker import Dispatcher, make_celery
 from core.storage.redis_client import make_redis
 from core.storage.store import Store
 
 log = logging.getLogger(__name__)
 
-STEP_TASK = "discussion.step"
 HUB_CLIENT_NAME = "orchestrator-stream-hub"  # the one stream-reading connection per process
 
 
@@ -36,10 +37,10 @@ class Orchestrator:
         self.settings = settings
         self._redis = redis_client
         self._dispatch = dispatch
-        self._celery: Any = None
-        self._hub: Any = None
+        self._sender: Dispatcher | None = None
+        self._hub: StreamHub | None = None
         self._store: Store | None = None
-        self._backends: Any = None
+        self._backends: Backends | None = None
         self._lock = threading.Lock()
         app.extensions["orchestrator"] = self
 
@@ -68,45 +69,33 @@ class Orchestrator:
             if self._dispatch is not None:
                 self._dispatch(discussion_id)
             else:
-                self.celery.send_task(STEP_TASK, args=[discussion_id])
+                self.sender.step(discussion_id)
         except (OperationalError, redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("enqueueing a step for %s failed (%s); the reconciler will retry",
                         discussion_id, exc)
 
     @property
-    def celery(self) -> Any:
-        if self._celery is None:
+    def sender(self) -> Dispatcher:
+        """Sends tasks by name; the API never loads the worker app or its tasks."""
+        if self._sender is None:
             with self._lock:
-                if self._celery is None:
-                    from workers.celery_app import create_celery
-
-                    self._celery = create_celery(self.settings)
-        return self._celery
+                if self._sender is None:
+                    self._sender = Dispatcher(make_celery(self.settings))
+        return self._sender
 
     @property
-    def backends(self) -> Any:
+    def backends(self) -> Backends:
         if self._backends is None:
             with self._lock:
                 if self._backends is None:
-                    from core.agents import Backends
-
                     self._backends = Backends(self.settings)
         return self._backends
 
-    def validate_agent(self, participant: Any) -> None:
-        self.backends.validate(participant)
-
-    def register_agent(self, discussion_id: str, participant: Any) -> str | None:
-        """Create the agent on its backend (Execution Platform agents get an instance id)."""
-        return self.backends.register(discussion_id, participant)
-
     @property
-    def hub(self) -> Any:
+    def hub(self) -> StreamHub:
         if self._hub is None:
             with self._lock:
                 if self._hub is None:
-                    from api.hub import StreamHub
-
                     self._hub = StreamHub(
                         lambda: make_redis(self.settings, blocking_timeout_s=1.0,
                                            client_name=HUB_CLIENT_NAME),
@@ -115,13 +104,8 @@ class Orchestrator:
         return self._hub
 
     def services(self) -> Services:
-        return Services(
-            settings=self.settings,
-            store=self.store,
-            validate_agent=self.validate_agent,
-            dispatch=self.dispatch,
-            register_agent=self.register_agent,
-        )
+        return build_services(self.settings, self.store, self.dispatch,
+                              backends=self.backends)
 
 
 def ext() -> Orchestrator:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.auth import check_startup
 from core.ground import metrics
+from core.ground.settings import Settings
 
 # When an access log is turned on (--access-logfile), log the path without its query string:
 # a WebSocket client may carry its token there (`?access_token=`).
@@ -29,9 +31,6 @@ def bind_hosts(binds: list[str]) -> list[str]:
 
 
 def on_starting(server: Any) -> None:
-    from api.auth import check_startup
-    from core.ground.settings import Settings
-
     # Raises StartupRefused (a RuntimeError): gunicorn prints it and exits 1.
     check_startup(Settings(), bind_hosts(list(server.cfg.bind)))
     metrics.reset_multiproc_dir()

@@ -13,9 +13,9 @@ from typing import Any
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
-from api import __version__
 from api.extension import ext
 from api.ops import ops
+from core.ground.version import __version__
 from core.operations import health as checks
 
 bp = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")])

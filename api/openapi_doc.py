@@ -13,6 +13,8 @@ from typing import Any
 from flask_openapi3 import OpenAPI
 
 from api.auth import is_public
+from core.ground.models import CREATE_METADATA_SCHEMA, POST_METADATA_SCHEMA, ErrorBody
+from protocols import supported
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 SECURITY_SCHEMES: dict[str, Any] = {
@@ -48,8 +50,6 @@ class DocumentedApp(OpenAPI):
         components["securitySchemes"] = SECURITY_SCHEMES
         schemas = components.setdefault("schemas", {})
         if "ErrorBody" not in schemas:
-            from core.ground.models import ErrorBody
-
             schemas["ErrorBody"] = ErrorBody.model_json_schema()
         self._apply_limits(schemas)
         public_paths = self._public_paths()
@@ -80,12 +80,8 @@ class DocumentedApp(OpenAPI):
             schemas["CreateDiscussion"]["description"] = (
                 "At least one agent or person; at most MAX_PARTICIPANTS of them in all.")
         if "Protocol" in schemas:  # the protocols this build runs, not every name reserved
-            from protocols import supported
-
             schemas["Protocol"]["enum"] = [p.value for p in supported()]
         # flask-openapi3's schema model drops `propertyNames`; put the metadata rules back.
-        from core.ground.models import CREATE_METADATA_SCHEMA, POST_METADATA_SCHEMA
-
         for name, rule in (("CreateDiscussion", CREATE_METADATA_SCHEMA),
                            ("PostMessage", POST_METADATA_SCHEMA)):
             meta = schemas.get(name, {}).get("properties", {}).get("metadata")

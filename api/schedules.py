@@ -11,7 +11,7 @@ from api.auth import current, owner
 from api.extension import ext
 from core.ground.models import ErrorBody
 from core.operations import schedules as service
-from core.operations.schedules import CreateSchedule, Schedule, UpdateSchedule
+from core.operations.schedule_models import CreateSchedule, Schedule, UpdateSchedule
 
 tag = Tag(name="schedules", description="Recurring discussions fired by Celery beat")
 bp = APIBlueprint("schedules", __name__, url_prefix="/v1/schedules", abp_tags=[tag])

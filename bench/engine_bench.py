@@ -15,12 +15,13 @@ from bench.harness import Env, group_cpu_s, start_worker, wait_until
 from bench.stats import Turn, TurnStats, turn_stats
 from core.ground.models import AgentInput, CreateDiscussion
 from core.ground.settings import Settings
-from core.services.discussions import Services, create_discussion
+from core.ground.task_names import STEP as STEP_TASK
+from core.services.context import build_services
+from core.services.discussions import create_discussion
 from core.storage import keys
 from core.storage.redis_client import make_redis
 from core.storage.store import Store
 from workers.celery_app import create_celery
-from workers.runtime import STEP_TASK
 
 PERSONAS = ("Security Expert", "Backend Developer", "Product Manager")
 
@@ -39,8 +40,7 @@ def create_discussions(env: Env, count: int, turns: int, agents: int = 3,
                        latency_ms: float = 0) -> list[str]:
     """Store `count` pending round-robin discussions of `turns` messages each."""
     settings = Settings(redis_url=env.url, redis_max_connections=10)
-    svc = Services(settings=settings, store=Store(make_redis(settings)),
-                   validate_agent=lambda p: None, dispatch=lambda did: None)
+    svc = build_services(settings, Store(make_redis(settings)), lambda did: None)
     params = {"latency_ms": latency_ms} if latency_ms else {}
     body = CreateDiscussion(
         topic="Design the authentication API for a multi-tenant SaaS product",

@@ -16,9 +16,9 @@ from bench.engine_bench import create_discussions
 from bench.harness import PY, ROOT, Env, group_cpu_s, start_api, start_worker
 from bench.stats import percentile
 from core.ground.settings import Settings
+from core.ground.task_names import STEP as STEP_TASK
 from core.storage import keys
 from workers.celery_app import create_celery
-from workers.runtime import STEP_TASK
 
 
 @dataclass

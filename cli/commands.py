@@ -12,6 +12,7 @@ import click
 import yaml
 
 from cli import render
+from cli.actions import parse_fields, run_action
 from cli.client import Client, CliError
 from cli.watch import Watcher
 
@@ -180,63 +181,6 @@ def post(ctx: click.Context, discussion_id: str, text: str | None, participant_i
     _out(f"posted #{m['seq']} {m['message_id']}")
 
 
-ACTORS = ("by", "actor_id", "moderator_id", "voter_id", "participant_id")
-TARGETS = ("participant_id", "target", "target_id", "target_participant_id", "speaker_id")
-
-
-def _resolve_action(offered: dict[str, dict[str, Any]], name: str) -> tuple[str, dict[str, str]]:
-    """(endpoint, preset fields) for NAME: an endpoint of that name, or a verb of an endpoint
-    whose body has an `action` enum naming it (e.g. `mute` -> /moderation with action=mute)."""
-    if name in offered:
-        return name, {}
-    for endpoint, spec in sorted(offered.items()):
-        if name in ((spec["fields"].get("action") or {}).get("enum") or []):
-            return endpoint, {"action": name}
-    verbs = sorted({v for spec in offered.values()
-                    for v in (spec["fields"].get("action") or {}).get("enum") or []})
-    names = ", ".join(sorted(offered) + verbs) or "none"
-    raise CliError(f"this service has no '{name}' action (offered: {names})")
-
-
-def _action(ctx: click.Context, discussion_id: str, name: str, participant_id: str | None,
-            fields: dict[str, Any], target: str | None = None) -> Any:
-    """POST the action, filling the acting participant and the target where the body wants them."""
-    offered = _client(ctx).actions()
-    endpoint, preset = _resolve_action(offered, name)
-    schema = offered[endpoint]["fields"]
-    body = {**preset, **fields}
-    actor = next((a for a in ACTORS if a in schema), None)
-    if actor and participant_id and actor not in body:
-        body[actor] = participant_id
-    if target:
-        slot = next((t for t in TARGETS if t in schema and t != actor), None)
-        if slot is None:
-            raise CliError(f"'{name}' takes no target participant")
-        body.setdefault(slot, target)
-    for key, value in list(body.items()):
-        kind = (schema.get(key) or {}).get("type")
-        try:
-            if kind == "integer":
-                body[key] = int(value)
-            elif kind == "number":
-                body[key] = float(value)
-            elif kind == "boolean" and isinstance(value, str):
-                body[key] = value.lower() in ("1", "true", "yes", "on")
-        except ValueError:
-            raise CliError(f"{key} must be a {kind}") from None
-    return _client(ctx).post(Client.path(discussion_id, f"/{endpoint}"), body)
-
-
-def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CliError(f"expected key=value, got {pair!r}")
-        out[key] = value
-    return out
-
-
 @main.command()
 @click.argument("discussion_id")
 @click.argument("choice")
@@ -255,8 +199,8 @@ def vote(ctx: click.Context, discussion_id: str, choice: str, participant_id: st
     slot = next((k for k in ("vote", "choice", "decision", "value", "option") if k in schema),
                 "vote")
     extra = {"reason": reason} if reason else {}
-    _json(_action(ctx, discussion_id, name, participant_id,
-                  {slot: choice, **extra, **_fields(pairs)}))
+    _json(run_action(_client(ctx), discussion_id, name, participant_id,
+                  {slot: choice, **extra, **parse_fields(pairs)}))
 
 
 @main.command()
@@ -272,8 +216,8 @@ def moderate(ctx: click.Context, discussion_id: str, action: str, participant_id
              target: str | None, reason: str | None, pairs: tuple[str, ...]) -> None:
     """Run ACTION: pause, resume, cancel, or a moderation verb (floor, mute, approve, end, ...)."""
     extra = {"reason": reason} if reason else {}
-    _json(_action(ctx, discussion_id, action, participant_id, {**extra, **_fields(pairs)},
-                  target))
+    _json(run_action(_client(ctx), discussion_id, action, participant_id,
+                     {**extra, **parse_fields(pairs)}, target))
 
 
 @main.command()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, ClassVar
 
+from core.ground.clock import epoch
 from core.ground.models import (
     DiscussionConfig,
     DiscussionState,
@@ -111,10 +111,6 @@ def turn_owner(message: Message) -> str:
     return str(message.metadata.get("proxy_for") or message.participant_id)
 
 
-def _epoch(ts: str) -> float:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-
-
 class BaseProtocol:
     """Shared rules: termination checks first, then the subclass picks the speaker."""
 
@@ -143,7 +139,7 @@ class BaseProtocol:
         if cfg.stop_phrases and self._stop_phrase_seen(view):
             return StopReason.STOP_PHRASE.value
         if (cfg.deadline_s is not None and view.now is not None
-                and view.now >= _epoch(cfg.created_at) + cfg.deadline_s):
+                and view.now >= epoch(cfg.created_at) + cfg.deadline_s):
             return StopReason.DEADLINE.value
         if cfg.token_budget is not None and st.tokens_used >= cfg.token_budget:
             return StopReason.TOKEN_BUDGET.value

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
+from refplatform.app import register_routes
 from refplatform.faults import Faults
 from refplatform.state import PlatformState
 
@@ -16,8 +17,6 @@ from refplatform.state import PlatformState
 def create_app(faults: Faults | None = None, *, seed: int | None = None,
                sleep: Callable[[float], None] = time.sleep) -> Flask:
     """The reference platform as a Flask app; its state is `app.extensions["refplatform"]`."""
-    from refplatform.app import register_routes
-
     app = Flask("refplatform")
     state = PlatformState(faults, seed)
     app.extensions["refplatform"] = state

@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 from core.agents import Backends
 from core.ground.models import CreateDiscussion
 from core.ground.settings import Settings
-from core.services.discussions import Services, create_discussion
+from core.services.discussions import create_discussion
 from core.storage.redis_client import make_redis
 from core.storage.store import Store
 from refplatform import create_app as create_platform
@@ -61,8 +61,7 @@ def main() -> None:
         store = Store(make_redis(settings))
         backends = Backends(settings)
         rt = Runtime(settings=settings, store=store, backends=backends, enqueue=lambda d: None)
-        svc = Services(settings=settings, store=store, validate_agent=backends.validate,
-                       dispatch=lambda d: None, register_agent=backends.register)
+        svc = rt.services()
         body = CreateDiscussion.model_validate({
             "topic": "Design the API for user authentication", "max_rounds": args.rounds,
             "agents": [{"persona": name, "model": "ref-model", "params": {"faults": faults}}

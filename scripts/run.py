@@ -19,6 +19,8 @@ from pathlib import Path
 import requests
 
 from core.ground.settings import Settings
+from core.services.auth import create_api_key
+from core.storage.redis_client import make_redis
 from scripts import embedded_redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,9 +177,6 @@ def _auth_mode(env: dict[str, str]) -> dict[str, str]:
     if not settings.auth_enabled:
         print("* Authentication: off (AUTH_ENABLED=false)")
         return {}
-    from core.services.auth import create_api_key
-    from core.storage.redis_client import make_redis
-
     key = create_api_key(make_redis(settings), settings, "demo", "scripts/run.py")
     print(f"* Authentication: on; an API key for user `demo`: {key}")
     return {"Authorization": f"Bearer {key}"}

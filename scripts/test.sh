@@ -26,4 +26,5 @@ if [ -f scripts/test-deps.sh ]; then
 fi
 
 .venv/bin/ruff check .
+.venv/bin/lint-imports
 exec .venv/bin/python -m pytest "$@"

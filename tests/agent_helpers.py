@@ -9,7 +9,8 @@ import requests
 from core.agents import Backends, TurnRequest
 from core.ground.models import CreateDiscussion, Participant, ParticipantType
 from core.ground.settings import Settings
-from core.services.discussions import Services, create_discussion
+from core.services.context import Services
+from core.services.discussions import create_discussion
 from core.storage.store import Store
 from workers.engine import Outcome, Runtime, run_step
 
@@ -27,8 +28,7 @@ def runtime(settings: Settings, store: Store) -> Runtime:
 
 
 def services(rt: Runtime) -> Services:
-    return Services(settings=rt.settings, store=rt.store, validate_agent=rt.backends.validate,
-                    dispatch=lambda did: None, register_agent=rt.backends.register)
+    return rt.services()
 
 
 def create(rt: Runtime, body: dict[str, Any]) -> str:

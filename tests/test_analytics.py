@@ -102,9 +102,10 @@ def test_retention_removes_every_key(live_server, r, settings) -> None:
     store = Store(r)
     st = store.state(did).status.value
     if st != "completed":  # a person's turn is pending: end it so it counts as finished
-        from core.services.lifecycle_ops import cancel
+        from core.services.context import build_services
+        from core.services.lifecycle import cancel
 
-        assert cancel(store, did, actor="test")
+        assert cancel(build_services(settings, store, lambda d: None), did, actor="test")
     assert any(did in k for k in r.scan_iter(count=1000))
     assert retention.sweep(store, 3600) == []  # not old enough yet
     import time
@@ -172,12 +173,13 @@ def test_plain_log_lines_keep_the_seed_format() -> None:
 
 
 def test_beat_tick_sweeps_expired_discussions(client, r, settings) -> None:
-    from core.services.lifecycle_ops import cancel
+    from core.services.context import build_services
+    from core.services.lifecycle import cancel
     from core.storage.store import Store
     from workers.celery_app import create_celery
 
     did = client.post("/v1/discussions", json=agent_body(1)).json["id"]
-    assert cancel(Store(r), did, actor="test")
+    assert cancel(build_services(settings, Store(r), lambda d: None), did, actor="test")
     app = create_celery(settings.model_copy(update={"retention_finished_s": 0.001}))
     import time
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import requests
 
 from core.ground.settings import Settings
+from core.ground.task_names import STEP as STEP_TASK
 from scripts import embedded_redis
 from workers.celery_app import create_celery
-from workers.runtime import STEP_TASK
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from core.agents import Backends
 from core.operations import schedules
-from core.operations.schedules import CreateSchedule
-from core.services.discussions import Services
+from core.operations.schedule_models import CreateSchedule, Schedule
+from core.services.context import Services, build_services
 from core.storage import keys
 from tests.helpers import agent_body, wait_for
 
@@ -24,8 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _svc(settings, store, dispatched) -> Services:
-    return Services(settings=settings, store=store, validate_agent=Backends(settings).validate,
-                    dispatch=dispatched)
+    return build_services(settings, store, dispatched)
 
 
 def _body(**kw) -> CreateSchedule:
@@ -34,7 +32,7 @@ def _body(**kw) -> CreateSchedule:
 
 
 def test_interval_and_cron_slots() -> None:
-    s = schedules.Schedule(id="sched_x", name="x", interval_s=60, template=agent_body(1),
+    s = Schedule(id="sched_x", name="x", interval_s=60, template=agent_body(1),
                            anchor=1000.0, created_at="", updated_at="")
     assert schedules.next_slot(s, 1000.0) == 1060.0
     assert schedules.next_slot(s, 1059.9) == 1060.0

@@ -1,26 +1,20 @@
-"""The Celery app factory: the only way a Celery app is made."""
+"""The worker's Celery app: the producer app (core.storage.broker) plus our task
+implementations and the worker hooks. Only worker processes (and beat) build it."""
 
 from __future__ import annotations
 
 from celery import Celery
 
-import celeryconfig
 from core.ground.settings import Settings
-from core.storage.redis_client import cache_lib_version
+from core.storage.broker import make_celery
+from workers import ops, ops_tasks, tasks
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
     """A Celery app configured from settings, with our tasks registered."""
-    settings = settings or Settings()
-    cache_lib_version()  # the broker's connections are redis-py connections too
-    app = Celery("orchestrator", set_as_current=False)
-    app.conf.update(celeryconfig.build(settings))
-    app.conf.orchestrator_settings = settings
-    # Importing the tasks module registers its shared tasks with every app, this one included.
-    import workers.ops_tasks  # noqa: F401
-    import workers.tasks  # noqa: F401
-    from workers import ops
-
+    app = make_celery(settings or Settings())
+    # The task modules define shared tasks; naming them here registers them with this app.
+    for module in (tasks, ops_tasks):
+        app.loader.import_task_module(module.__name__)
     ops.install(app)
-
     return app

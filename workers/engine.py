@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import StrEnum
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
-from core.agents import Backends
 from core.ground.errors import AttemptsExhausted, Conflict, DiscussionNotFound, StaleLease
-from core.ground.models import Message, Status, StopReason
-from core.ground.settings import Settings
+from core.ground.models import Status, StopReason
 from core.storage import quotas
-from core.storage.store import Commit, CommitResult, Snapshot, Store
+from core.storage.records import status_change
+from core.storage.store import Commit, CommitResult, Snapshot
 from protocols import (
     BaseProtocol,
     Choose,
@@ -38,6 +34,7 @@ from protocols import (
 )
 from workers import human_turns, moderator, parallel
 from workers import turns as turns_mod
+from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +47,6 @@ class Outcome(StrEnum):
     BUSY = "busy"  # another step holds the lease; it will carry on
     GONE = "gone"  # the discussion was deleted
     STALE = "stale"  # our lease was taken over; the newer step carries on
-
-
-@dataclass
-class Runtime:
-    """The I/O a step uses, passed in so tests can hand in real or fake parts."""
-
-    settings: Settings
-    store: Store
-    backends: Backends
-    enqueue: Callable[[str], None]
-    clock: Callable[[], float] = time.monotonic
-    on_turn: Callable[[str, Message], None] | None = field(default=None)
-    # Schedules the deadline check of a person's turn: (discussion id, deadline ISO, delay s).
-    schedule_check: Callable[[str, str, float], None] | None = field(default=None)
-    wall_clock: Callable[[], float] = time.time
-    # Sends one agent's answer of a simultaneous round to a task: (discussion id, turn, agent id).
-    dispatch_parallel: Callable[[str, int, str], None] | None = field(default=None)
 
 
 def run_step(rt: Runtime, discussion_id: str) -> Outcome:
@@ -128,15 +108,14 @@ def _record_failure(rt: Runtime, did: str, token: int, reason: StopReason, error
     """Fail the discussion with `reason` and `error`, fenced by our lease."""
     try:
         try:
-            previous: str | None = rt.store.state(did).status.value
+            previous: Status | None = rt.store.state(did).status
         except (ValueError, TypeError):  # the state itself may be what is corrupt
             previous = None
         rt.store.commit(
             did,
             Commit(updates={"status": Status.FAILED.value, "stop_reason": reason.value,
                             "error": error},
-                   events=[("status", {"status": Status.FAILED.value, "previous": previous,
-                                       "reason": reason.value, "error": error})]),
+                   events=[status_change(Status.FAILED, previous, reason.value, error=error)]),
             token=token, lease_ttl_ms=rt.settings.lease_ttl_ms,
         )
     except (StaleLease, Conflict, DiscussionNotFound):
@@ -239,8 +218,7 @@ def set_status(rt: Runtime, did: str, token: int, snap: Snapshot, status: Status
     result = rt.store.commit(
         did,
         Commit(updates=updates,
-               events=[("status", {"status": status.value, "previous": previous.value,
-                                   "reason": reason, **(extra or {})})]),
+               events=[status_change(status, previous, reason, **(extra or {}))]),
         token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms,
         begin_next=begin_next, expect_seq=expect_seq,
     )

@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
-from core.ground.clock import iso
+from core.ground.clock import epoch, iso
 from core.ground.errors import Conflict, DiscussionNotFound, StaleLease
 from core.ground.models import HumanTurnPolicy, Participant, Status
+from core.storage.records import status_change
 from core.storage.store import Commit, Snapshot
 from protocols import View, WaitForHuman, get_protocol
-
-if TYPE_CHECKING:
-    from workers.engine import Runtime
+from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +37,6 @@ def proxy_agent(snap: Snapshot, action: WaitForHuman) -> Participant | None:
     if snap.state.proxy_turn is None or snap.state.proxy_turn != snap.state.turn:
         return None
     return snap.participant(snap.config.proxy_agent or "")
-
-
-def _parse(ts: str) -> float:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
 def begin_wait(rt: Runtime, did: str, token: int, snap: Snapshot, action: WaitForHuman) -> None:
@@ -59,15 +53,19 @@ def begin_wait(rt: Runtime, did: str, token: int, snap: Snapshot, action: WaitFo
     rt.store.commit(did, Commit(
         updates={"status": Status.WAITING_FOR_HUMAN.value, "waiting_for": action.participant_id,
                  "wait_deadline": deadline, "current_round": action.round},
-        events=[("status", {"status": Status.WAITING_FOR_HUMAN.value,
-                            "previous": previous.value, "reason": "human_turn",
-                            "waiting_for": action.participant_id, **detail}),
+        events=[status_change(Status.WAITING_FOR_HUMAN, previous, "human_turn",
+                              waiting_for=action.participant_id, **detail),
                 ("waiting_for_human", detail)],
         allowed_statuses=(Status.ACTIVE,)),
         token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms)
     snap.state.status = Status.WAITING_FOR_HUMAN
     if deadline and rt.schedule_check is not None:
-        rt.schedule_check(did, deadline, max(0.0, _parse(deadline) - rt.wall_clock()))
+        rt.schedule_check(did, deadline, max(0.0, epoch(deadline) - rt.wall_clock()))
+
+
+def timed_out(status: Status, **detail: object) -> tuple[str, dict]:
+    """The status event of a person's turn whose deadline passed."""
+    return status_change(status, Status.WAITING_FOR_HUMAN, "human_turn_timeout", **detail)
 
 
 def expire_if_due(rt: Runtime, discussion_id: str, now: float | None = None) -> bool:
@@ -84,30 +82,28 @@ def expire_if_due(rt: Runtime, discussion_id: str, now: float | None = None) -> 
     st = snap.state
     if st.status != Status.WAITING_FOR_HUMAN or not st.wait_deadline:
         return False
-    if now < _parse(st.wait_deadline):
+    if now < epoch(st.wait_deadline):
         return False
     policy = snap.config.human_turn_policy
     person = st.waiting_for or ""
-    base = {"previous": Status.WAITING_FOR_HUMAN.value, "reason": "human_turn_timeout",
-            "policy": policy.value, "participant_id": person, "turn": st.turn}
+    base = {"policy": policy.value, "participant_id": person, "turn": st.turn}
     cleared = {"waiting_for": "", "wait_deadline": ""}
     view = View(config=snap.config, participants=snap.participants, state=st,
                 recent=snap.recent, muted=snap.muted, now=now)
     if policy == HumanTurnPolicy.PAUSE:
         change = Commit(updates={"status": Status.PAUSED.value, **cleared},
-                        events=[("status", {"status": Status.PAUSED.value, **base})],
+                        events=[timed_out(Status.PAUSED, **base)],
                         allowed_statuses=(Status.WAITING_FOR_HUMAN,))
     elif policy == HumanTurnPolicy.PROXY:
         change = Commit(updates={"status": Status.ACTIVE.value, "proxy_turn": st.turn,
                                  **cleared},
-                        events=[("status", {"status": Status.ACTIVE.value, **base,
-                                            "proxy_agent": snap.config.proxy_agent})],
+                        events=[timed_out(Status.ACTIVE, **base,
+                                          proxy_agent=snap.config.proxy_agent)],
                         allowed_statuses=(Status.WAITING_FOR_HUMAN,))
     else:
         pstate = get_protocol(snap.config.protocol).after_skip(view, person)
         change = Commit(updates={"status": Status.ACTIVE.value, "pstate": pstate, **cleared},
-                        events=[("status", {"status": Status.ACTIVE.value, **base,
-                                            "skipped": True})],
+                        events=[timed_out(Status.ACTIVE, **base, skipped=True)],
                         advance_turn=True, allowed_statuses=(Status.WAITING_FOR_HUMAN,))
     try:
         rt.store.commit(discussion_id, change, turn=st.turn)
@@ -129,7 +125,7 @@ def check(rt: Runtime, discussion_id: str, deadline: str) -> str:
     except DiscussionNotFound:
         return "gone"
     if st.status == Status.WAITING_FOR_HUMAN and st.wait_deadline == deadline:
-        delay = max(0.05, _parse(deadline) - rt.wall_clock())
+        delay = max(0.05, epoch(deadline) - rt.wall_clock())
         if rt.schedule_check is not None:
             rt.schedule_check(discussion_id, deadline, delay)
         return "early"

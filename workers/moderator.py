@@ -3,8 +3,6 @@ call, accounted to the orchestration, and its choice committed before the chosen
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from core.ground.errors import AgentError, StaleLease
 from core.ground.models import Status
 from core.ground.usage import ORCHESTRATION
@@ -12,10 +10,8 @@ from core.storage.store import Commit, Snapshot
 from protocols import BaseProtocol, Choose
 from protocols.moderated import END, parse_choice
 from workers import accounting
+from workers.runtime import Runtime
 from workers.turns import call_agent
-
-if TYPE_CHECKING:
-    from workers.engine import Runtime
 
 
 def choose(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,

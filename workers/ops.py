@@ -16,14 +16,13 @@ from typing import Any
 import redis
 from celery import Celery, bootsteps, signals
 
-from core.ground import logs, metrics
+from core.ground import logs, metrics, task_names
 from core.ground.settings import Settings
 from core.operations import ops
 from core.storage.redis_client import make_redis
 from workers import leases
-from workers.ops_tasks import TICK_TASK
 from workers.recovery import RecoverySweeper
-from workers.runtime import STEP_TASK, runtime_for
+from workers.runtime import runtime_for
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ def _protocol_of(task: Any, did: str) -> str:
 
 
 def _task_started(task_id: str, task: Any, args: Any = None, **_: Any) -> None:
-    did = args[0] if task.name == STEP_TASK and args else None
+    did = args[0] if task.name == task_names.STEP and args else None
     logs.bind(request_id=task_id, discussion_id=did, turn=None)
     _started[task_id] = time.perf_counter()
 
@@ -114,7 +113,7 @@ def _task_finished(task_id: str, task: Any, args: Any = None, retval: Any = None
                    state: str | None = None, **_: Any) -> None:
     started = _started.pop(task_id, None)
     try:
-        if task.name == STEP_TASK and args and started is not None:
+        if task.name == task_names.STEP and args and started is not None:
             ok = isinstance(retval, str) and state == "SUCCESS"
             outcome = retval.split(" ", 1)[0] if ok else "error"
             metrics.observe_step(_protocol_of(task, args[0]), outcome,
@@ -161,7 +160,7 @@ def install(app: Celery) -> None:
     settings = settings_of(app)
     app.conf.beat_schedule = {
         **(app.conf.beat_schedule or {}),
-        TICK_TASK: {"task": TICK_TASK, "schedule": settings.schedule_tick_s,
+        task_names.OPS_TICK: {"task": task_names.OPS_TICK, "schedule": settings.schedule_tick_s,
                     "options": {"expires": max(settings.schedule_tick_s * 2, 5.0)}},
     }
     signals.before_task_publish.connect(_stamp_enqueued, dispatch_uid="ops-enqueued", weak=False)

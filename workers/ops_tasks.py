@@ -7,28 +7,26 @@ import logging
 import redis
 from celery import Celery, Task, shared_task
 
+from core.ground import task_names
 from core.operations import batches, retention, schedules
-from core.services.discussions import Services
+from core.services.context import Services
+from core.storage.broker import Dispatcher
 from workers.runtime import runtime_for
 
 log = logging.getLogger(__name__)
 
-TICK_TASK = "ops.tick"
-PUMP_TASK = "batch.pump"
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
 
 
 def services_for(app: Celery) -> Services:
-    rt = runtime_for(app)
-    return Services(settings=rt.settings, store=rt.store, validate_agent=rt.backends.validate,
-                    dispatch=rt.enqueue)
+    return runtime_for(app).services()
 
 
 def _send_pump(app: Celery):
-    return lambda batch_id, delay: app.send_task(PUMP_TASK, args=[batch_id], countdown=delay)
+    return Dispatcher(app).batch_pump
 
 
-@shared_task(name=TICK_TASK, bind=True, ignore_result=True)
+@shared_task(name=task_names.OPS_TICK, bind=True, ignore_result=True)
 def tick(self: Task) -> dict[str, int]:
     """Fire due schedule slots (each once), pump active batches, sweep expired discussions."""
     svc = services_for(self.app)
@@ -46,7 +44,7 @@ def tick(self: Task) -> dict[str, int]:
     return {"fired": len(fired), "batches": pumped, "deleted": swept}
 
 
-@shared_task(name=PUMP_TASK, bind=True, ignore_result=True, autoretry_for=TRANSIENT,
+@shared_task(name=task_names.BATCH_PUMP, bind=True, ignore_result=True, autoretry_for=TRANSIENT,
              retry_backoff=True, max_retries=10)
 def pump(self: Task, batch_id: str) -> str:
     """Refill a batch's running slots; schedules the next pump while the batch is active."""

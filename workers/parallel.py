@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 from core.agents import AgentReply
 from core.ground.errors import AgentError, DiscussionNotFound, StaleLease
 from core.ground.models import Participant, Status
 from core.storage.store import Commit, Snapshot
 from protocols import BaseProtocol, SpeakAll, get_protocol
+from workers.runtime import Runtime
 from workers.turns import (
     call_agent,
     commit_reply,
@@ -32,9 +32,6 @@ from workers.turns import (
     turn_failed,
     view_of,
 )
-
-if TYPE_CHECKING:
-    from workers.engine import Runtime
 
 log = logging.getLogger(__name__)
 

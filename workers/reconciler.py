@@ -25,12 +25,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 
+from core.ground.clock import epoch
 from core.ground.models import Status
 from core.storage import progress
 from core.storage.leases import Leases, dead_owners
-from workers.engine import Runtime
+from workers.human_turns import expire_if_due
+from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +61,13 @@ def _age_s(updated_at: str, now: float) -> float:
     if not updated_at:
         return float("inf")
     try:
-        return now - datetime.fromisoformat(updated_at.replace("Z", "+00:00")).timestamp()
+        return now - epoch(updated_at)
     except ValueError:
         return float("inf")
 
 
 def expire_human_turn(rt: Runtime, discussion_id: str) -> bool:
     """Apply the timeout policy of an overdue human turn (after restarts lost its check task)."""
-    from workers.human_turns import expire_if_due
-
     return bool(expire_if_due(rt, discussion_id))
 
 

@@ -1,20 +1,44 @@
-"""The per-process runtime of a worker: built on first use, cached on the Celery app."""
+"""The I/O a step uses (`Runtime`), and the per-process runtime of a worker: built on first
+use, cached on the Celery app."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from celery import Celery
 
 from core.agents import Backends
+from core.ground.models import Message
 from core.ground.settings import Settings
+from core.services.context import Services, build_services
+from core.storage.broker import Dispatcher
 from core.storage.redis_client import make_redis
 from core.storage.store import Store
-from workers.engine import Runtime
 from workers.instrumented import InstrumentedBackends
 
-STEP_TASK = "discussion.step"
-HUMAN_TURN_TASK = "discussion.human_turn_check"
-PARALLEL_TURN_TASK = "discussion.parallel_turn"
-RECONCILE_TASK = "discussion.reconcile"
+
+@dataclass
+class Runtime:
+    """The I/O a step uses, passed in so tests can hand in real or fake parts."""
+
+    settings: Settings
+    store: Store
+    backends: Backends
+    enqueue: Callable[[str], None]
+    clock: Callable[[], float] = time.monotonic
+    on_turn: Callable[[str, Message], None] | None = field(default=None)
+    # Schedules the deadline check of a person's turn: (discussion id, deadline ISO, delay s).
+    schedule_check: Callable[[str, str, float], None] | None = field(default=None)
+    wall_clock: Callable[[], float] = time.time
+    # Sends one agent's answer of a simultaneous round to a task: (discussion id, turn, agent id).
+    dispatch_parallel: Callable[[str, int, str], None] | None = field(default=None)
+
+
+    def services(self) -> Services:
+        """The service context for the same settings, store, backends and dispatcher."""
+        return build_services(self.settings, self.store, self.enqueue, backends=self.backends)
 
 
 def runtime_for(app: Celery) -> Runtime:
@@ -23,15 +47,14 @@ def runtime_for(app: Celery) -> Runtime:
     if rt is None:
         settings: Settings = app.conf.get("orchestrator_settings") or Settings()
         client = make_redis(settings)
+        send = Dispatcher(app)
         rt = Runtime(
             settings=settings,
             store=Store(client, events_maxlen=settings.events_maxlen),
             backends=InstrumentedBackends(Backends(settings)),  # type: ignore[arg-type]
-            enqueue=lambda did: app.send_task(STEP_TASK, args=[did]),
-            schedule_check=lambda did, deadline, delay: app.send_task(
-                HUMAN_TURN_TASK, args=[did, deadline], countdown=delay),
-            dispatch_parallel=lambda did, turn, pid: app.send_task(
-                PARALLEL_TURN_TASK, args=[did, turn, pid]),
+            enqueue=send.step,
+            schedule_check=send.human_turn_check,
+            dispatch_parallel=send.parallel_turn,
         )
         app._orchestrator_runtime = rt  # type: ignore[attr-defined]
     return rt

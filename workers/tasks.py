@@ -9,15 +9,9 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError
 
-from core.ground import logs
+from core.ground import logs, task_names
 from workers import engine, human_turns, parallel, reconciler
-from workers.runtime import (
-    HUMAN_TURN_TASK,
-    PARALLEL_TURN_TASK,
-    RECONCILE_TASK,
-    STEP_TASK,
-    runtime_for,
-)
+from workers.runtime import runtime_for
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +32,7 @@ RETRYING = {
 }
 
 
-@shared_task(name=STEP_TASK, **RETRYING)
+@shared_task(name=task_names.STEP, **RETRYING)
 def step(self: Task, discussion_id: str) -> str:
     """Run one slice of a discussion's turns; enqueue the next slice when work is left."""
     rt = runtime_for(self.app)
@@ -57,20 +51,20 @@ def step(self: Task, discussion_id: str) -> str:
     return f"{outcome.value} {discussion_id}" + (f" turn={turn}" if turn is not None else "")
 
 
-@shared_task(name=HUMAN_TURN_TASK, **RETRYING)
+@shared_task(name=task_names.HUMAN_TURN_CHECK, **RETRYING)
 def human_turn_check(self: Task, discussion_id: str, deadline: str) -> str:
     """At a person's turn deadline: apply the discussion's timeout policy (idempotent)."""
     return human_turns.check(runtime_for(self.app), discussion_id, deadline)
 
 
-@shared_task(name=PARALLEL_TURN_TASK, **RETRYING)
+@shared_task(name=task_names.PARALLEL_TURN, **RETRYING)
 def parallel_turn(self: Task, discussion_id: str, turn: int, participant_id: str) -> str:
     """One agent's answer in a simultaneous round; the batch's last answer wakes a step."""
     return parallel.run_parallel_turn(runtime_for(self.app), discussion_id, turn,
                                       participant_id)
 
 
-@shared_task(name=RECONCILE_TASK, bind=True, acks_late=True, ignore_result=True)
+@shared_task(name=task_names.RECONCILE, bind=True, acks_late=True, ignore_result=True)
 def reconcile(self: Task) -> dict[str, int]:
     """Re-enqueue discussions that should be moving and are not (run by beat)."""
     return reconciler.sweep(runtime_for(self.app)).summary()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from core.agents import AgentReply, TurnRequest
 from core.agents.context import bounded_window, build_messages
@@ -14,13 +13,12 @@ from core.ground.errors import AgentError, Conflict
 from core.ground.ids import new_id
 from core.ground.models import Message, Participant, ParticipantType, Status, StopReason
 from core.storage import quotas
+from core.storage.records import status_change
 from core.storage.store import Commit, Snapshot
 from protocols import BaseProtocol, Speak, View
 from workers import accounting
 from workers.deltas import DeltaPublisher
-
-if TYPE_CHECKING:
-    from workers.engine import Runtime
+from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -270,9 +268,8 @@ def turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Part
         reason = f"{failures} consecutive agent failures; last: {exc.message}"
         updates.update(status=Status.FAILED.value, stop_reason=StopReason.AGENT_FAILURES.value,
                        error=reason)
-        events.append(("status", {"status": Status.FAILED.value,
-                                  "previous": snap.state.status.value,
-                                  "reason": StopReason.AGENT_FAILURES.value, "error": reason}))
+        events.append(status_change(Status.FAILED, snap.state.status,
+                                    StopReason.AGENT_FAILURES.value, error=reason))
     attempts = exc.details.get("attempts")
     result = rt.store.commit(
         did, Commit(updates=updates, events=events, advance_turn=True,

@@ -15,3 +15,9 @@ def iso(dt: datetime | None = None) -> str:
     # The common call (now) is already UTC: skip the conversion (this runs on every turn).
     dt = utcnow() if dt is None else dt.astimezone(UTC)
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch(ts: str) -> float:
+    """Seconds since the epoch of an ISO 8601 timestamp (a trailing `Z` means UTC); the one
+    parser of stored timestamps. ValueError for text that is not one."""
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()

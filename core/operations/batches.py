@@ -22,8 +22,7 @@ from core.ground.ids import new_id
 from core.ground.models import CreateDiscussion, Status
 from core.services.auth import Principal
 from core.services.discussions import Services, create_discussion, validate_template
-from core.services.lifecycle_ops import cancel as cancel_discussion
-from core.storage import keys, lua
+from core.services.lifecycle import cancel as cancel_discussion
 
 log = logging.getLogger(__name__)
 STUCK_RESERVATION_S = 120.0
@@ -87,20 +86,13 @@ def create(svc: Services, body: CreateBatch, owner: str | None = None) -> dict[s
     validate_template(svc, body.template)
     cfg = BatchConfig(id=new_id("batch"), name=body.name, template=body.template, topics=topics,
                       concurrency=body.concurrency, owner=owner, created_at=iso())
-    r = svc.store.r
-    pipe = r.pipeline(transaction=True)
-    pipe.hset(keys.batch(cfg.id), mapping={"config": cfg.model_dump_json(),
-                                           "status": "running", "finished_at": ""})
-    pipe.rpush(keys.batch_pending(cfg.id), *range(len(topics)))
-    pipe.zadd(keys.BATCHES, {cfg.id: time.time()})
-    pipe.sadd(keys.BATCHES_ACTIVE, cfg.id)
-    pipe.execute()
+    svc.store.batches.create(cfg.id, cfg.model_dump_json(), len(topics))
     pump(svc, cfg.id)
     return status(svc, cfg.id)
 
 
 def _config(svc: Services, batch_id: str) -> tuple[BatchConfig, dict[str, str]]:
-    raw = svc.store.r.hgetall(keys.batch(batch_id))
+    raw = svc.store.batches.get(batch_id)
     if not raw:
         raise BatchNotFound(f"batch {batch_id} not found")
     return BatchConfig.model_validate_json(raw["config"]), raw
@@ -118,11 +110,8 @@ def list_for(svc: Services, principal: Principal) -> list[str]:
     ids = list_ids(svc)
     if principal.unrestricted:
         return ids
-    pipe = svc.store.r.pipeline(transaction=False)
-    for bid in ids:
-        pipe.hget(keys.batch(bid), "config")
     mine = []
-    for bid, raw in zip(ids, pipe.execute(), strict=True):
+    for bid, raw in zip(ids, svc.store.batches.configs(ids), strict=True):
         if raw and BatchConfig.model_validate_json(raw).owner == principal.user_id:
             mine.append(bid)
     return mine
@@ -130,34 +119,29 @@ def list_for(svc: Services, principal: Principal) -> list[str]:
 
 def pump(svc: Services, batch_id: str) -> bool:
     """Reap finished discussions, start pending items up to the cap; True while active."""
-    r = svc.store.r
+    rows = svc.store.batches
     try:
         cfg, raw = _config(svc, batch_id)
     except BatchNotFound:
-        r.srem(keys.BATCHES_ACTIVE, batch_id)
+        rows.deactivate(batch_id)
         return False
     if raw.get("status") != "running":
-        r.srem(keys.BATCHES_ACTIVE, batch_id)
+        rows.deactivate(batch_id)
         return False
     _reap(svc, batch_id)
-    reserve = r.register_script(lua.BATCH_RESERVE)
-    batch_keys = [keys.batch(batch_id), keys.batch_pending(batch_id), keys.batch_running(batch_id)]
     while True:
         stamp = f"{time.time():.3f}"
-        idx = int(reserve(keys=batch_keys, args=[cfg.concurrency, stamp]))
+        idx = rows.reserve(batch_id, cfg.concurrency, stamp)
         if idx < 0:
             break
         _start(svc, cfg, idx, f"slot:{idx}:{stamp}")
-    done = r.register_script(lua.BATCH_COMPLETE)(
-        keys=[*batch_keys, keys.BATCHES_ACTIVE], args=[batch_id, iso()])
-    if int(done):
+    if rows.complete_if_done(batch_id, iso()):
         log.info("batch %s completed", batch_id)
         return False
-    return r.hget(keys.batch(batch_id), "status") == "running"
+    return rows.status(batch_id) == "running"
 
 
 def _start(svc: Services, cfg: BatchConfig, idx: int, marker: str) -> None:
-    r = svc.store.r
     body = cfg.template.model_copy(update={
         "topic": cfg.topics[idx],
         "metadata": {**cfg.template.metadata, "batch_id": cfg.id, "batch_item": idx},
@@ -165,75 +149,50 @@ def _start(svc: Services, cfg: BatchConfig, idx: int, marker: str) -> None:
     try:
         session = create_discussion(svc, body, cfg.owner, creator=f"batch:{cfg.id}")
     except OrchestratorError as exc:
-        pipe = r.pipeline(transaction=True)
-        pipe.hset(keys.batch_items(cfg.id), str(idx), f"error: {exc.message}"[:500])
-        pipe.srem(keys.batch_running(cfg.id), marker)
-        pipe.execute()
+        svc.store.batches.failed_to_start(cfg.id, idx, marker, f"error: {exc.message}"[:500])
         return
-    pipe = r.pipeline(transaction=True)
-    pipe.hset(keys.batch_items(cfg.id), str(idx), session.id)
-    pipe.sadd(keys.batch_running(cfg.id), session.id)
-    pipe.srem(keys.batch_running(cfg.id), marker)
-    pipe.hget(keys.batch(cfg.id), "status")
-    state = pipe.execute()[-1]
+    state = svc.store.batches.started(cfg.id, idx, marker, session.id)
     if state == "cancelled":  # cancelled while this one was being created
-        cancel_discussion(svc.store, session.id, actor=f"batch:{cfg.id}", reason="batch_cancelled")
+        cancel_discussion(svc, session.id, actor=f"batch:{cfg.id}", reason="batch_cancelled")
 
 
 def _reap(svc: Services, batch_id: str) -> None:
-    r = svc.store.r
-    members = list(r.smembers(keys.batch_running(batch_id)))
+    rows = svc.store.batches
+    members = rows.running(batch_id)
     dids = [m for m in members if not m.startswith("slot:")]
-    pipe = r.pipeline(transaction=False)
-    for did in dids:
-        pipe.hget(keys.state(did), "status")
-    finished = [did for did, st in zip(dids, pipe.execute() if dids else [], strict=True)
+    finished = [did for did, st in zip(dids, rows.statuses(dids), strict=True)
                 if st is None or Status(st).terminal]
-    if finished:
-        r.srem(keys.batch_running(batch_id), *finished)
+    rows.finished(batch_id, finished)
     for m in members:
         if m.startswith("slot:"):
             _, idx, stamp = m.split(":", 2)
             if time.time() - float(stamp) > STUCK_RESERVATION_S:
                 # A pump died between reserving and creating: give the item back.
-                pipe = r.pipeline(transaction=True)
-                pipe.srem(keys.batch_running(batch_id), m)
-                pipe.lpush(keys.batch_pending(batch_id), idx)
-                pipe.execute()
+                rows.give_back(batch_id, m, idx)
 
 
 def cancel(svc: Services, batch_id: str, actor: str | None = None) -> dict[str, Any]:
     """Stop starting items and cancel the running discussions."""
-    r = svc.store.r
     _, raw = _config(svc, batch_id)
     if raw.get("status") != "running":
         raise Conflict(f"batch {batch_id} is {raw.get('status')}")
-    pipe = r.pipeline(transaction=True)
-    pipe.hset(keys.batch(batch_id), mapping={"status": "cancelled", "finished_at": iso()})
-    pipe.delete(keys.batch_pending(batch_id))
-    pipe.srem(keys.BATCHES_ACTIVE, batch_id)
-    pipe.execute()
-    for did in r.smembers(keys.batch_running(batch_id)):
+    svc.store.batches.cancel(batch_id, iso())
+    for did in svc.store.batches.running(batch_id):
         if not did.startswith("slot:"):
-            cancel_discussion(svc.store, did, actor=actor or f"batch:{batch_id}",
+            cancel_discussion(svc, did, actor=actor or f"batch:{batch_id}",
                               reason="batch_cancelled")
     return status(svc, batch_id)
 
 
 def status(svc: Services, batch_id: str) -> dict[str, Any]:
     """Status, counts and each item's outcome, with totals across the batch."""
-    r = svc.store.r
+    rows = svc.store.batches
     cfg, raw = _config(svc, batch_id)
-    started = r.hgetall(keys.batch_items(batch_id))
-    running = [m for m in r.smembers(keys.batch_running(batch_id))]
+    started = rows.items(batch_id)
+    running = rows.running(batch_id)
     dids = {int(i): v for i, v in started.items() if v.startswith("disc_")}
-    pipe = r.pipeline(transaction=False)
     order = sorted(dids)
-    for i in order:
-        pipe.hmget(keys.state(dids[i]), "status", "stop_reason", "seq", "error", "outcome")
-        pipe.lrange(keys.messages(dids[i]), 0, -1)
-    results = pipe.execute() if order else []
-    by_idx = {i: (results[2 * n], results[2 * n + 1]) for n, i in enumerate(order)}
+    by_idx = dict(zip(order, rows.discussion_results([dids[i] for i in order]), strict=True))
     items: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
     totals = {"messages": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
@@ -262,24 +221,24 @@ def status(svc: Services, batch_id: str) -> dict[str, Any]:
     return {
         "id": cfg.id, "name": cfg.name, "status": raw.get("status"),
         "concurrency": cfg.concurrency, "total": len(cfg.topics),
-        "running": len(running), "pending": int(r.llen(keys.batch_pending(batch_id))),
+        "running": len(running), "pending": rows.pending_count(batch_id),
         "counts": counts, "totals": totals, "failures": len(failures), "items": items,
         "created_at": cfg.created_at, "finished_at": raw.get("finished_at") or None,
     }
 
 
 def list_ids(svc: Services) -> list[str]:
-    return list(svc.store.r.zrevrange(keys.BATCHES, 0, -1))
+    return svc.store.batches.ids()
 
 
 def active_ids(svc: Services) -> list[str]:
-    return list(svc.store.r.smembers(keys.BATCHES_ACTIVE))
+    return svc.store.batches.active()
 
 
 def schedule_next_pump(svc: Services, batch_id: str, send: Callable[[str, float], Any]) -> bool:
     """Enqueue the next pump unless one is already scheduled; True when this call did."""
     interval = svc.settings.batch_pump_interval_s
-    if svc.store.r.set(keys.batch_pump(batch_id), "1", nx=True, px=int(interval * 900)):
+    if svc.store.batches.claim_pump(batch_id, int(interval * 900)):
         send(batch_id, interval)
         return True
     return False

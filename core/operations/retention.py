@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
 
+from core.ground.clock import epoch
 from core.ground.errors import DiscussionNotFound
 from core.ground.models import Status
 from core.storage import keys
@@ -19,7 +19,7 @@ def _epoch(ts: str | None) -> float | None:
     if not ts:
         return None
     try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+        return epoch(ts)
     except ValueError:
         return None
 

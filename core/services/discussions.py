@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from core.ground.clock import iso
 from core.ground.errors import Conflict, ParticipantNotFound, StaleLease, Unprocessable
 from core.ground.ids import new_id
 from core.ground.models import (
+    UNFINISHED,
     CreateDiscussion,
     DiscussionConfig,
     HumanTurnPolicy,
@@ -25,29 +24,16 @@ from core.ground.models import (
     Status,
 )
 from core.ground.settings import Settings
-from core.services import access
+from core.services import access, moderation
 from core.services.auth import SYSTEM, Principal
+from core.services.context import PostResult, Services
 from core.storage import audit, quotas
 from core.storage.listing import ListFilter, list_page
-from core.storage.store import Commit, Snapshot, Store
+from core.storage.records import status_change
+from core.storage.store import Commit, Snapshot
 from protocols import View, get_protocol
 
-# Post statuses: a message may join a discussion that is running, waiting or paused.
-POSTABLE = (Status.PENDING, Status.ACTIVE, Status.WAITING_FOR_HUMAN, Status.PAUSED)
 IDEMPOTENCY_TTL_S = 24 * 3600
-
-
-@dataclass
-class Services:
-    """What the service functions need: settings, the store, a validator and a dispatcher."""
-
-    settings: Settings
-    store: Store
-    validate_agent: Callable[[Participant], None]
-    dispatch: Callable[[str], None]
-    # Creates an agent on its backend (the Execution Platform); returns its instance id.
-    register_agent: Callable[[str, Participant], str | None] = field(
-        default=lambda discussion_id, agent: None)
 
 
 def build_participants(body: CreateDiscussion, settings: Settings) -> list[Participant]:
@@ -219,15 +205,6 @@ def delete_discussion(svc: Services, discussion_id: str, principal: Principal = 
         quotas.release_discussion(svc.store.r, owner, discussion_id)
 
 
-@dataclass
-class PostResult:
-    """What a post did: the committed (or held) message, and whether it was a replay."""
-
-    message: Message
-    replayed: bool = False
-    held_id: str | None = None
-
-
 def post_message(
     svc: Services, discussion_id: str, body: PostMessage, idempotency_key: str | None = None,
     principal: Principal = SYSTEM,
@@ -287,8 +264,6 @@ def append(svc: Services, snap: Snapshot, author: Participant, *, content: str,
     )
     if (not takes_turn and snap.config.require_approval
             and not author.can(Permission.MODERATE)):
-        from core.services import moderation
-
         return moderation.hold(svc.store, discussion_id, message, idempotency_key,
                                IDEMPOTENCY_TTL_S)
     if takes_turn:
@@ -300,15 +275,13 @@ def append(svc: Services, snap: Snapshot, author: Participant, *, content: str,
             advance_turn=True,
             updates={"status": Status.ACTIVE.value, "waiting_for": "", "wait_deadline": "",
                      "pstate": pstate},
-            events=[("status", {"status": Status.ACTIVE.value,
-                                "previous": Status.WAITING_FOR_HUMAN.value,
-                                "reason": "human_answered",
-                                "participant_id": waited})],
+            events=[status_change(Status.ACTIVE, Status.WAITING_FOR_HUMAN, "human_answered",
+                                  participant_id=waited)],
             allowed_statuses=(Status.WAITING_FOR_HUMAN,),
         )
         turn: int | None = snap.state.turn
     else:
-        change = Commit(message=message, allowed_statuses=POSTABLE)
+        change = Commit(message=message, allowed_statuses=UNFINISHED)
         turn = None
     try:
         result = svc.store.commit(

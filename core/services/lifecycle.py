@@ -10,19 +10,15 @@ Every change is a `status` event on the stream. An illegal transition raises Con
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from core.ground.errors import Conflict
-from core.ground.models import Participant, Status, StopReason
+from core.ground.errors import Conflict, DiscussionNotFound
+from core.ground.models import UNFINISHED, Participant, Status, StopReason
+from core.services.context import Services
 from core.storage import audit
+from core.storage.records import status_change
 from core.storage.store import Commit
 from protocols import View, get_protocol
 
-if TYPE_CHECKING:
-    from core.services.discussions import Services
-
-NON_TERMINAL = frozenset({Status.PENDING, Status.ACTIVE, Status.WAITING_FOR_HUMAN,
-                          Status.PAUSED})
+NON_TERMINAL = frozenset(UNFINISHED)
 TRANSITIONS: dict[str, tuple[frozenset[Status], Status]] = {
     "pause": (frozenset({Status.PENDING, Status.ACTIVE, Status.WAITING_FOR_HUMAN}),
               Status.PAUSED),
@@ -35,8 +31,11 @@ AUDIT_ACTIONS = {"pause": "discussion.paused", "resume": "discussion.resumed",
 
 
 def transition(svc: Services, discussion_id: str, action: str, *, by: Participant | None = None,
-               reason: str | None = None) -> Status:
-    """Apply a lifecycle action; the new status. Conflict when the current status forbids it."""
+               reason: str | None = None, actor: str | None = None) -> Status:
+    """Apply a lifecycle action; the new status. Conflict when the current status forbids it.
+
+    `by` is the acting participant; `actor` names a system actor (a batch) in the audit log.
+    """
     allowed, target = TRANSITIONS[action]
     for _ in range(5):  # the status may move (a step, a person) between read and write
         snap = svc.store.snapshot(discussion_id, svc.settings.context_window_messages)
@@ -60,21 +59,31 @@ def transition(svc: Services, discussion_id: str, action: str, *, by: Participan
                            wait_deadline="")
             if outcome:
                 updates["outcome"] = outcome
-        event = {"status": target.value, "previous": current.value, "reason": action,
-                 **({"by": by.participant_id} if by else {}),
-                 **({"note": reason} if reason else {})}
-        if "stop_reason" in updates:
-            event["stop_reason"] = updates["stop_reason"]
+        detail = {**({"by": by.participant_id} if by else {}),
+                  **({"note": reason} if reason else {}),
+                  **({"stop_reason": updates["stop_reason"]} if "stop_reason" in updates
+                     else {})}
+        event = status_change(target, current, action, **detail)
         try:
-            svc.store.commit(discussion_id, Commit(updates=updates, events=[("status", event)],
+            svc.store.commit(discussion_id, Commit(updates=updates, events=[event],
                                                    allowed_statuses=(current,)))
         except Conflict:
             continue
         audit.record(svc.store.r, discussion_id,
-                     actor=by.participant_id if by else None, action=AUDIT_ACTIONS[action],
+                     actor=by.participant_id if by else actor, action=AUDIT_ACTIONS[action],
                      details={"previous": current.value, **({"reason": reason} if reason
                                                             else {})})
         if target == Status.ACTIVE:
             svc.dispatch(discussion_id)
         return target
     raise Conflict("the discussion kept changing; read it and retry")
+
+
+def cancel(svc: Services, discussion_id: str, *, actor: str, reason: str = "cancelled") -> bool:
+    """Cancel an unfinished discussion for a system actor (a batch); False when it had
+    already finished or is gone. The same transition as a moderator's cancel."""
+    try:
+        transition(svc, discussion_id, "cancel", actor=actor, reason=reason)
+    except (Conflict, DiscussionNotFound):
+        return False
+    return True

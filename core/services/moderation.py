@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from core.ground.clock import iso
 from core.ground.control_models import HeldMessage, ModerationBody
@@ -15,16 +14,12 @@ from core.ground.errors import (
     ParticipantNotFound,
 )
 from core.ground.ids import new_id
-from core.ground.models import Message, Participant, Permission, Protocol, Status
+from core.ground.models import UNFINISHED, Message, Participant, Permission, Protocol, Status
 from core.services import access, lifecycle
 from core.services.auth import SYSTEM, Principal
+from core.services.context import PostResult, Services
 from core.storage import audit, keys, lua
 from core.storage.store import Commit, Snapshot, Store
-
-if TYPE_CHECKING:
-    from core.services.discussions import PostResult, Services
-
-_OPEN = (Status.PENDING, Status.ACTIVE, Status.WAITING_FOR_HUMAN, Status.PAUSED)
 
 
 def require_moderator(snap: Snapshot, actor_id: str) -> Participant:
@@ -92,7 +87,7 @@ def give_floor(svc: Services, snap: Snapshot, pid: str, event: dict) -> None:
     svc.store.commit(snap.config.id, Commit(
         updates={"floor": grant},
         events=[("moderation", {**event, "participant_id": pid, "floor_id": grant["id"]})],
-        allowed_statuses=_OPEN))
+        allowed_statuses=UNFINISHED))
 
 
 def set_muted(store: Store, snap: Snapshot, pid: str, muted: bool, event: dict) -> None:
@@ -112,8 +107,6 @@ def set_muted(store: Store, snap: Snapshot, pid: str, muted: bool, event: dict) 
 def hold(store: Store, did: str, message: Message, idempotency_key: str | None,
          ttl_s: int) -> PostResult:
     """Keep a post aside until a moderator approves it; replays a retried idempotency key."""
-    from core.services.discussions import PostResult
-
     held_id = new_id("held")
     record = HeldMessage(held_id=held_id, message=message)
     idem = keys.idempotency(did, "held:" + (idempotency_key or "-"))
@@ -158,9 +151,9 @@ def review(svc: Services, snap: Snapshot, held_id: str, approve: bool, event: di
                 "timestamp": iso(), "metadata": {**message.metadata,
                                                  "approved_by": event["by"]}})
             store.commit(did, Commit(message=message, events=[("moderation", detail)],
-                                     allowed_statuses=_OPEN))
+                                     allowed_statuses=UNFINISHED))
         else:
-            store.commit(did, Commit(events=[("moderation", detail)], allowed_statuses=_OPEN))
+            store.commit(did, Commit(events=[("moderation", detail)], allowed_statuses=UNFINISHED))
     except Exception:
         store.r.hset(keys.held(did), held_id, raw)  # not reviewed after all: keep it held
         raise

@@ -7,7 +7,8 @@ from core.ground.errors import Conflict, ParticipantNotFound
 from core.ground.models import MessageType, Permission, Protocol
 from core.services import access
 from core.services.auth import SYSTEM, Principal
-from core.services.discussions import PostResult, Services, append
+from core.services.context import PostResult, Services
+from core.services.discussions import append
 
 
 def cast_vote(svc: Services, discussion_id: str, body: CastVote,

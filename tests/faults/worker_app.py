@@ -16,9 +16,10 @@ import redis
 from celery.signals import task_prerun
 
 from core.ground.settings import Settings
+from core.ground.task_names import STEP as STEP_TASK
 from core.storage.redis_client import make_redis
 from workers.celery_app import create_celery
-from workers.runtime import STEP_TASK, runtime_for
+from workers.runtime import runtime_for
 
 STEP_RUNS = "faults:step_runs"  # hash task id -> times a worker started it
 AGENT_CALLS = "faults:agent_calls"  # hash "discussion:turn" -> agent calls

@@ -1,0 +1,83 @@
+"""The per-discussion event stream: reads for viewers and resume, and fenced publishing.
+Mixed into Store, which supplies `r`, the registered script and `events_maxlen`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+from core.ground.models import Event
+from core.storage import keys, lua
+
+
+class EventStream:
+    """Event stream operations of the store."""
+
+    r: redis.Redis
+    events_maxlen: int
+
+    def _register_event_scripts(self) -> None:
+        self._publish_fenced = self.r.register_script(lua.PUBLISH_FENCED)
+
+    def publish_fenced(self, discussion_id: str, token: int, type_: str,
+                       data: dict[str, Any]) -> bool:
+        """Write an event only while `token` holds the lease (e.g. a streamed reply's delta)."""
+        return bool(self._publish_fenced(
+            keys=[keys.lock(discussion_id), keys.events(discussion_id)],
+            args=[token, self.events_maxlen, type_,
+                  json.dumps(data, separators=(",", ":"), ensure_ascii=False)],
+        ))
+
+    def events_after(self, discussion_id: str, after: str, count: int = 1000) -> list[Event]:
+        """Events strictly after the id `after` ('0' for all retained), oldest first."""
+        start = "(" + after if after not in ("0", "0-0", "-") else "-"
+        raw = self.r.xrange(keys.events(discussion_id), min=start, max="+", count=count)
+        return [decode_event(eid, fields) for eid, fields in raw]
+
+    def last_event_id(self, discussion_id: str) -> str:
+        raw = self.r.xrevrange(keys.events(discussion_id), count=1)
+        return raw[0][0] if raw else "0-0"
+
+    def first_event_id(self, discussion_id: str) -> str | None:
+        raw = self.r.xrange(keys.events(discussion_id), count=1)
+        return raw[0][0] if raw else None
+
+    def events_trimmed_after(self, discussion_id: str, after: str) -> str | None:
+        """The first retained event id if some event after `after` is no longer kept, else None.
+
+        Trimming (MAXLEN on every write, MINID by the reconciler) only ever removes the oldest
+        entries, so an event after `after` is gone exactly when `after` lies before the first
+        retained entry and something was trimmed. Redis 7 counts every entry ever added
+        (`entries-added`), which tells whether anything was; older servers fall back to
+        presuming a loss unless the first retained id is the immediate successor of `after`.
+        """
+        try:
+            info = self.r.xinfo_stream(keys.events(discussion_id))
+        except redis.ResponseError:  # no stream (yet)
+            return None
+        first = info.get("first-entry")
+        first_id = first[0] if first else None
+        wanted = stream_id_key(after)
+        if first_id is None or stream_id_key(first_id) <= wanted:
+            return None
+        added = info.get("entries-added")
+        if added is not None:
+            return first_id if int(added) > int(info.get("length", 0)) else None
+        head = stream_id_key(first_id)
+        successor = head == (wanted[0], wanted[1] + 1) or head == (wanted[0] + 1, 0)
+        return None if successor or wanted == (0, 0) else first_id
+
+
+
+def decode_event(event_id: str, fields: dict[str, str]) -> Event:
+    """A stream entry as an Event."""
+    return Event(id=event_id, type=fields.get("type", "unknown"),
+                 data=json.loads(fields.get("data") or "{}"))
+
+
+def stream_id_key(event_id: str) -> tuple[int, int]:
+    """A stream id as a sortable pair, so ids compare numerically."""
+    ms, _, seq = event_id.partition("-")
+    return int(ms or 0), int(seq or 0)
