@@ -58,7 +58,7 @@ def speak_all(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseP
         mark = snap.state.pstate.get("_parallel") or {}
         fresh = (mark.get("base") == base
                  and rt.wall_clock() - float(mark.get("at", 0))
-                 < 2 * rt.settings.turn_deadline_s + rt.settings.lease_margin_s)
+                 < 2 * rt.settings.turn_deadline_s + rt.settings.lease_ttl_s)
         if rt.dispatch_parallel is not None and fresh:
             return DEFERRED  # already sent; the last task to finish wakes a step
         pstate = {**snap.state.pstate, "_parallel": {

@@ -16,7 +16,9 @@ from core.services.context import Services, build_services
 from core.storage.broker import Dispatcher
 from core.storage.redis_client import make_redis
 from core.storage.store import Store
+from workers import leases as leases_mod
 from workers.instrumented import InstrumentedBackends
+from workers.leases import LeaseKeeper
 
 
 @dataclass
@@ -34,7 +36,14 @@ class Runtime:
     wall_clock: Callable[[], float] = time.time
     # Sends one agent's answer of a simultaneous round to a task: (discussion id, turn, agent id).
     dispatch_parallel: Callable[[str, int, str], None] | None = field(default=None)
+    # Keeps this process's leases alive and releases those failures left (made if not given).
+    leases: LeaseKeeper | None = field(default=None)
+    # What a lease taken by this process records as its owner (workers.leases.owner).
+    owner: Callable[[], str] = field(default=leases_mod.owner)
 
+    def __post_init__(self) -> None:
+        if self.leases is None:
+            self.leases = LeaseKeeper(self.settings, self.store, self.enqueue)
 
     def services(self) -> Services:
         """The service context for the same settings, store, backends and dispatcher."""

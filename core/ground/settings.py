@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # A step's lease lives this long unless renewed; the worker renews it (fenced) every
     # `lease_renew_interval_s` while the step works, agent calls included. A dead step
     # frees its discussion within one TTL; a live one keeps it however long its turns take.
-    lease_ttl_s: float = Field(default=5.0, gt=0)
+    lease_ttl_s: float = Field(default=4.0, gt=0)
     lease_renew_interval_s: float = Field(default=1.0, gt=0)
     # A turn begun this many times without committing (its workers crashed or timed out each
     # time) fails the discussion with the reason recorded, instead of crashing workers forever.

@@ -30,10 +30,13 @@ class TurnWrites:
         self._commit = self.r.register_script(lua.COMMIT)
         self._cache_reply = self.r.register_script(lua.CACHE_REPLY)
 
-    def acquire(self, discussion_id: str, ttl_ms: int) -> int | None:
-        """Take the step lease; its fencing token, or None when another step holds it."""
+    def acquire(self, discussion_id: str, ttl_ms: int, *, owner: str = "") -> int | None:
+        """Take the step lease; its fencing token, or None when another step holds it.
+
+        `owner` (a worker's name and boot) lets the recovery sweep free the lease at once
+        when that worker is known dead."""
         token = int(self._acquire(keys=[keys.state(discussion_id), keys.lock(discussion_id)],
-                                  args=[ttl_ms]))
+                                  args=[ttl_ms, owner]))
         if token < 0:
             raise DiscussionNotFound(f"discussion {discussion_id} not found")
         return token or None
