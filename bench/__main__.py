@@ -22,6 +22,7 @@ from bench.http_bench import run_http
 from bench.redis_bench import run_redis_benchmark
 from bench.redis_loop import run_loop
 from bench.stats import TurnStats
+from bench.wait_bench import run_wait
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Shapes:
     http_clients: int
     http_seconds: float
     redis_requests: int
+    wait: tuple[int, int] = (20, 250)  # discussions, turns: WAIT's cost per turn
 
 
 FULL = Shapes(long=(1, 1000), many=(100, 50), io=(1000, 10, 500), io_workers=2,
@@ -45,7 +47,7 @@ FULL = Shapes(long=(1, 1000), many=(100, 50), io=(1000, 10, 500), io_workers=2,
               fan_latency_ms=250, http_clients=32, http_seconds=10, redis_requests=100_000)
 QUICK = Shapes(long=(1, 30), many=(4, 10), io=(6, 3, 50), io_workers=1, io_concurrency=20,
                fan_one=4, fan_many=(2, 2), fan_turns=3, fan_latency_ms=20, http_clients=2,
-               http_seconds=1, redis_requests=2000)
+               http_seconds=1, redis_requests=2000, wait=(2, 10))
 
 
 def _shape(n: int, turns: int) -> str:
@@ -163,7 +165,26 @@ def redis_rate(sh: Shapes) -> list[Row]:
                 rate=", ".join(f"{k} {fmt(v)}/s" for k, v in rates.items()))]
 
 
-SECTIONS = {"a": throughput, "c": io_bound, "d": fanout, "e": http, "f": redis_rate}
+def wait_cost(sh: Shapes) -> list[Row]:
+    """(g): REDIS_WAIT_REPLICAS=1 against the same run without it, with a real replica."""
+    n, turns = sh.wait
+    run = run_wait(n, turns, latency_ms=0)
+    rows = []
+    for label, r in (("no WAIT (replica attached)", run.plain),
+                     ("REDIS_WAIT_REPLICAS=1", run.waiting)):
+        rows.append(Row("g WAIT", _shape(n, turns), f"engine, 1 worker, {label}",
+                        rate=fmt(r.stats.per_s, " turns/s"), p50=fmt(r.stats.p50_ms, " ms", 2),
+                        p99=fmt(r.stats.p99_ms, " ms", 2),
+                        extra=f"CPU/turn worker {r.worker_cpu_us_per_turn:.0f} us, primary "
+                              f"{r.redis_cpu_us_per_turn:.0f} us"
+                              + (f"; {r.failed} not completed" if r.failed else "")))
+    rows[-1].extra += f"; {run.ratio:.0%} of the rate without WAIT"
+    rows[-1].target = "measured, no target"
+    return rows
+
+
+SECTIONS = {"a": throughput, "c": io_bound, "d": fanout, "e": http, "f": redis_rate,
+            "g": wait_cost}
 
 
 def machine() -> str:
@@ -188,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="tiny shapes: a smoke run in seconds, figures meaningless")
-    parser.add_argument("--only", default="acdef",
+    parser.add_argument("--only", default="acdefg",
                         help="sections to run, e.g. 'ad' (a includes b)")
     parser.add_argument("--no-autogen", action="store_true",
                         help="skip AutoGen (otherwise installed into bench/.venv-autogen)")

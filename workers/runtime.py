@@ -59,7 +59,9 @@ def runtime_for(app: Celery) -> Runtime:
         send = Dispatcher(app)
         rt = Runtime(
             settings=settings,
-            store=Store(client, events_maxlen=settings.events_maxlen),
+            store=Store(client, events_maxlen=settings.events_maxlen,
+                        wait_replicas=settings.redis_wait_replicas,
+                        wait_timeout_ms=settings.redis_wait_timeout_ms),
             backends=InstrumentedBackends(Backends(settings)),  # type: ignore[arg-type]
             enqueue=send.step,
             schedule_check=send.human_turn_check,

@@ -17,11 +17,17 @@ from core.storage import keys, lua
 from core.storage.records import Commit, CommitResult, dump_message, state_value
 
 
+class ReplicaTimeout(redis.TimeoutError):
+    """A commit was not acknowledged by REDIS_WAIT_REPLICAS replicas in time."""
+
+
 class TurnWrites:
     """Lease, turn and commit operations of the store."""
 
     r: redis.Redis
     events_maxlen: int
+    wait_replicas: int = 0  # REDIS_WAIT_REPLICAS: replicas that must acknowledge a commit
+    wait_timeout_ms: int = 1000
 
     def _register_turn_scripts(self) -> None:
         self._acquire = self.r.register_script(lua.ACQUIRE)
@@ -123,7 +129,8 @@ class TurnWrites:
             if idempotency_key
             else keys.idempotency(discussion_id, "-")
         )
-        res = self._commit(
+        res = self._commit_maybe_waiting(
+            discussion_id,
             keys=[
                 keys.state(discussion_id),
                 keys.messages(discussion_id),
@@ -173,3 +180,33 @@ class TurnWrites:
         return CommitResult(seq=seq, turn=int(res[2]), event_id=res[3] or "", message=message,
                             next_begun=begun,
                             next_cached=json.loads(res[5]) if begun and res[5] else None)
+
+    def _commit_maybe_waiting(self, discussion_id: str, keys: list[str],
+                              args: list[Any]) -> Any:
+        """Run the commit script; with `wait_replicas`, also WAIT for that many replicas to
+        acknowledge it, on the same connection and in the same round trip (a pipeline).
+
+        A commit the replicas did not acknowledge in time has happened on the primary but
+        could be lost by a failover: ReplicaTimeout (a redis.TimeoutError) says so, so a step
+        stops as on any Redis error and an API post answers 503 (retried with its
+        Idempotency-Key it is not posted twice)."""
+        if not self.wait_replicas:
+            return self._commit(keys=keys, args=args)
+        # EVALSHA by hand: redis-py checks SCRIPT EXISTS before every pipeline that carries a
+        # Script object, a second round trip per commit.
+        for attempt in range(2):
+            pipe = self.r.pipeline(transaction=False)
+            pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+            try:
+                res, acked = pipe.execute()
+                break
+            except redis.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                self.r.script_load(lua.COMMIT)  # a restarted or failed-over server
+        if int(res[0]) == 1 and int(acked) < self.wait_replicas:
+            raise ReplicaTimeout(f"commit on {discussion_id} acknowledged by {acked} of "
+                                 f"{self.wait_replicas} replicas within "
+                                 f"{self.wait_timeout_ms} ms")
+        return res
