@@ -28,19 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WORKER_APP = "tests.faults.worker_app"
 
-# Short, still consistent, time budget so recovery happens within seconds: agent call <= 3 s,
-# lease 4.5 s, soft 8 s < hard 10 s < visibility 15 s; the reconciler sweeps every second and
-# nudges what has not moved for 2 s.
-FAST_SETTINGS = {
-    "STEP_SLICE_S": "0.5",
-    "TURN_DEADLINE_S": "3",
-    "LEASE_MARGIN_S": "1",
-    "STEP_SOFT_TIME_LIMIT_S": "8",
-    "STEP_TIME_LIMIT_S": "10",
-    "BROKER_VISIBILITY_TIMEOUT_S": "15",
-    "RECONCILE_INTERVAL_S": "1",
-    "RECONCILE_STALE_S": "2",
-}
 # Not timing: every cluster runs with these. The loopback demo mode without rate limits (the
 # scenarios drive the API hard), and quiet logs.
 COMMON_SETTINGS = {
@@ -55,7 +42,7 @@ class Cluster:
     """Redis + workers + beat + API, all real processes, on free local ports."""
 
     def __init__(self, *, appendonly: bool = False, env: dict[str, str] | None = None,
-                 defaults: bool = False, sentinel: SentinelTopology | None = None) -> None:
+                 sentinel: SentinelTopology | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="faults-"))
         self.appendonly = appendonly
         self.redis_port = embedded_redis.free_port()
@@ -65,9 +52,9 @@ class Cluster:
         self.others: list[subprocess.Popen[bytes]] = []
         self.api_url = ""
         self._n = 0
-        # `defaults`: the service's own time budget, as users run it (tests/faults/recovery.py).
-        timing = {} if defaults else FAST_SETTINGS
-        self.env = {**os.environ, **timing, **COMMON_SETTINGS, **(env or {}),
+        # The service's own defaults (its time budget included), as users run it; a scenario
+        # that needs another setting passes it in `env` and says why.
+        self.env = {**os.environ, **COMMON_SETTINGS, **(env or {}),
                     "REDIS_URL": self.redis_url, "REDIS_DB": "0", "PYTHONPATH": str(ROOT)}
         for k in ("CELERY_BROKER_URL", "REDIS_SENTINELS"):
             self.env.pop(k, None)

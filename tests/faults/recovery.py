@@ -34,7 +34,7 @@ def worker_kill(*, beat: bool = True, faults: int = 3, timeout_s: float = 120) -
     name = "worker_kill" if beat else "worker_kill_no_beat"
     rec = Recovery()
     every: list[str] = []
-    with Cluster(defaults=True) as c:
+    with Cluster() as c:
         c.start_redis()
         c.start_api()
         if beat:
@@ -58,7 +58,7 @@ def worker_kill_no_beat(faults: int = 3, timeout_s: float = 120) -> Report:
     return worker_kill(beat=False, faults=faults, timeout_s=timeout_s)
 
 
-def redis_restart_defaults(faults: int = 3, down_s: float = 3.5,
+def redis_restart_recovery(faults: int = 3, down_s: float = 3.5,
                            timeout_s: float = 120) -> Report:
     """Stop Redis (append-only) mid-run for `down_s` and start it again, `faults` times.
 
@@ -66,7 +66,7 @@ def redis_restart_defaults(faults: int = 3, down_s: float = 3.5,
     """
     rec = Recovery()
     every: list[str] = []
-    with Cluster(appendonly=True, defaults=True) as c:
+    with Cluster(appendonly=True) as c:
         c.start_redis()
         c.start_api()
         c.start_beat()
@@ -83,7 +83,7 @@ def redis_restart_defaults(faults: int = 3, down_s: float = 3.5,
             first = c.wait_progress(ids, before, back, timeout_s)
             c.wait_terminal(ids, max(0.0, timeout_s - (time.monotonic() - back)))
             rec.add(first, time.monotonic() - back)
-        return finish(c, "redis_restart_defaults", every, started, redis_down_s=down_s,
+        return finish(c, "redis_restart_recovery", every, started, redis_down_s=down_s,
                       **rec.figures())
 
 
@@ -102,7 +102,7 @@ def sentinel_failover(faults: int = 2, timeout_s: float = 120) -> Report:
     every: list[str] = []
     viewers: list[Viewer] = []
     topology = SentinelTopology()
-    with Cluster(defaults=True, sentinel=topology) as c:
+    with Cluster(sentinel=topology) as c:
         c.start_redis()
         c.start_api()
         c.start_beat()
@@ -139,6 +139,6 @@ def sentinel_failover(faults: int = 2, timeout_s: float = 120) -> Report:
 ALL = {
     "worker_kill": worker_kill,
     "worker_kill_no_beat": worker_kill_no_beat,
-    "redis_restart_defaults": redis_restart_defaults,
+    "redis_restart_recovery": redis_restart_recovery,
     "sentinel_failover": sentinel_failover,
 }

@@ -79,6 +79,8 @@ def kill9(n: int = 50, workers: int = 2, kill_every_s: float = 1.5, max_kills: i
 
 def short_visibility(n: int = 3, latency_ms: int = 2500) -> Report:
     """b. A visibility timeout (1 s) shorter than an agent call: Celery runs steps twice."""
+    # Not the defaults, on purpose: the fault is a visibility timeout (forced below what the
+    # settings allow, see worker_app) shorter than an agent call, which the deadline allows.
     env = {"FAULT_VISIBILITY_TIMEOUT_S": "1", "TURN_DEADLINE_S": "6"}
     with Cluster(env=env) as c:
         c.start_redis()

@@ -39,7 +39,7 @@ def test_worker_sigkill_without_beat_recovers_within_10_s() -> None:
 
 
 def test_redis_restart_recovers_within_5_s_of_redis_answering() -> None:
-    rep = recovery.redis_restart_defaults()
+    rep = recovery.redis_restart_recovery()
     _whole(rep, 3)
     assert rep.extra["first_commit_max_s"] <= REDIS_TARGET_S, rep.line()
 
