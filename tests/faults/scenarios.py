@@ -43,18 +43,20 @@ def finish(c: Cluster, name: str, ids: list[str], started: float,
             rep.extra.setdefault("viewer_detail", f"{v.did}: {problems}")
     if viewers:
         rep.extra["viewer_reconnects"] = sum(v.connects - 1 for v in viewers)
-    rep.extra["reconciler_nudges"] = _nudges(c)
+    rep.extra["reconciler_nudges"], rep.extra["sweep_orphans"] = _nudges(c)
     PRINTED.append(rep.line())
     return rep
 
 
-def _nudges(c: Cluster) -> int:
-    """Steps the reconciler re-enqueued, from the workers' logs."""
-    total = 0
+def _nudges(c: Cluster) -> tuple[int, int]:
+    """Steps the recovery sweep re-enqueued, from the workers' logs: (stale nudges, orphans
+    of dead steps)."""
+    nudged = orphans = 0
     for log in c.dir.glob("w*.log"):
         text = log.read_text(errors="replace")
-        total += sum(int(n) for n in re.findall(r"'nudged': (\d+)", text))
-    return total
+        nudged += sum(int(n) for n in re.findall(r"'nudged': (\d+)", text))
+        orphans += sum(int(n) for n in re.findall(r"'orphans': (\d+)", text))
+    return nudged, orphans
 
 
 def kill9(n: int = 50, workers: int = 2, kill_every_s: float = 1.5, max_kills: int = 10,
