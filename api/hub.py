@@ -21,12 +21,15 @@ import redis
 
 from core.ground.models import Event
 from core.storage import keys
-from core.storage.store import decode_event
+from core.storage.store import decode_event, stream_id_key
 
 log = logging.getLogger(__name__)
 
 # Frames kept encoded: enough for every event in flight to every local socket.
 FRAME_CACHE = 4096
+# Offered to a discussion's subscribers when its stream lost events they may have been sent
+# (a Redis failover to a replica that had not received them): each must resync.
+REWOUND = Event(id="0-0", type="rewound", data={})
 
 
 @dataclass(eq=False)
@@ -141,6 +144,7 @@ class StreamHub:
     def _loop(self) -> None:
         backoff = 0.1
         last_check = time.monotonic()
+        lost = False
         while not self._stopping:
             with self._lock:
                 streams = {keys.events(d): pos for d, pos in self._positions.items()}
@@ -151,10 +155,14 @@ class StreamHub:
             try:
                 if self._client is None:
                     self._client = self._client_factory()
+                if lost:
+                    self._check_rewound()
+                    lost = False
                 result = self._client.xread(streams, count=500, block=self.block_ms)
                 backoff = 0.1
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("stream hub lost Redis (%s); retrying in %.1fs", exc, backoff)
+                lost = True
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -176,19 +184,53 @@ class StreamHub:
             for event in events:
                 sub.offer(event)
 
+    def _check_rewound(self) -> None:
+        """After reconnecting: a stream that now ends before what the hub already delivered
+        lost events (a failover to a replica that lacked them). Its subscribers are told to
+        resync, and reading goes on from where the stream now ends."""
+        assert self._client is not None
+        with self._lock:
+            positions = dict(self._positions)
+        pipe = self._client.pipeline(transaction=False)
+        for did in positions:
+            pipe.xrevrange(keys.events(did), count=1)
+        self._rewound(positions, pipe.execute())
+
+    def _rewound(self, positions: dict[str, str], lasts: list) -> None:
+        """Resync the subscribers of every stream whose last entry precedes the position."""
+        for (did, pos), last in zip(positions.items(), lasts, strict=True):
+            end = last[0][0] if last else "0-0"
+            if not last or stream_id_key(end) >= stream_id_key(pos):
+                continue  # no stream at all is a deletion: _check_existence tells them
+            log.warning("events of %s after %s were lost (Redis failover?); viewers resync",
+                        did, end)
+            with self._lock:
+                if did in self._positions:
+                    self._positions[did] = end
+                subs = list(self._subs.get(did, ()))
+            for sub in subs:
+                sub.offer(REWOUND)
+
     def _check_existence(self) -> None:
-        """Tell the sockets of deleted discussions, whose streams simply stop."""
+        """Tell the sockets of deleted discussions, whose streams simply stop, and those of
+        streams that lost events already delivered (a failover may surface no error here:
+        the client reconnects by itself)."""
         with self._lock:
             dids = list(self._subs)
+            positions = dict(self._positions)
         if not dids or self._client is None:
             return
         try:
             pipe = self._client.pipeline(transaction=False)
             for did in dids:
                 pipe.exists(keys.state(did))
-            found = pipe.execute()
+            for did in positions:
+                pipe.xrevrange(keys.events(did), count=1)
+            replies = pipe.execute()
         except (redis.ConnectionError, redis.TimeoutError):
             return
+        found = replies[:len(dids)]
+        self._rewound(positions, replies[len(dids):])
         for did, exists in zip(dids, found, strict=True):
             if not exists:
                 with self._lock:

@@ -14,7 +14,7 @@ from simple_websocket import ConnectionClosed
 
 from api.extension import Orchestrator
 from api.frames import CLOSE_UNAUTHENTICATED, FrameHandler, FrameRate
-from api.hub import Subscription
+from api.hub import REWOUND, Subscription
 from core.ground import metrics
 from core.ground.errors import DiscussionNotFound
 from core.ground.models import Event
@@ -117,6 +117,10 @@ class Viewer(FrameHandler):
                                               "retained", "last_event_id": after,
                                     "first_retained_id": first}})
                 return self._init()
+            if wanted != (0, 0) and store.event_lost(self.did, after):
+                # The viewer saw an event this stream no longer has: a failover lost it.
+                return self._resync("last_event_id was lost (Redis failover)", after,
+                                    store.last_event_id(self.did))
             self.last_sent = wanted
             while True:
                 batch = store.events_after(self.did, after, count=1000)
@@ -144,7 +148,21 @@ class Viewer(FrameHandler):
                 if self.sub.gone:
                     self.ws.close(CLOSE_GONE, "discussion deleted")
                 return  # the reader saw the socket close
+            if item is REWOUND:
+                with self.send_lock:
+                    self._resync("events already sent were lost (Redis failover)",
+                                 f"{self.last_sent[0]}-{self.last_sent[1]}",
+                                 self.orch.store.last_event_id(self.did))
+                continue
             self.send_event(item)
+
+    def _resync(self, reason: str, last_event_id: str, stream_end: str) -> None:
+        """Tell the viewer its history is no longer the server's, then a fresh init (the
+        caller holds `send_lock`)."""
+        self.send({"type": "resync_required",
+                   "data": {"reason": reason, "last_event_id": last_event_id,
+                            "stream_end_id": stream_end}})
+        self._init()
 
     def _read_frames(self) -> None:
         assert self.sub is not None
