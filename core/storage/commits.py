@@ -92,6 +92,14 @@ class TurnWrites:
     def remembered(self, discussion_id: str, idempotency_key: str) -> Message | None:
         """The message a post with this Idempotency-Key created, while remembered."""
         raw = self.r.get(keys.idempotency(discussion_id, idempotency_key))
+        if raw and self.wait_replicas:
+            # A retry of an unacknowledged post is acknowledged only once replicas are back
+            # (a replica that is online again has resynced everything the primary has).
+            acked = int(self.r.execute_command("WAIT", self.wait_replicas,
+                                               self.wait_timeout_ms))
+            if acked < self.wait_replicas:
+                raise ReplicaTimeout(f"post on {discussion_id} acknowledged by {acked} of "
+                                     f"{self.wait_replicas} replicas")
         return Message.model_validate_json(raw) if raw else None
 
     def cached_replies(self, discussion_id: str, turns: Sequence[int]) -> dict[int, dict]:
@@ -189,7 +197,7 @@ class TurnWrites:
         A commit the replicas did not acknowledge in time has happened on the primary but
         could be lost by a failover: ReplicaTimeout (a redis.TimeoutError) says so, so a step
         stops as on any Redis error and an API post answers 503 (retried with its
-        Idempotency-Key it is not posted twice)."""
+        Idempotency-Key it is not posted twice, and answers 201 once a replica has it)."""
         if not self.wait_replicas:
             return self._commit(keys=keys, args=args)
         # EVALSHA by hand: redis-py checks SCRIPT EXISTS before every pipeline that carries a
@@ -205,7 +213,7 @@ class TurnWrites:
                 if attempt:
                     raise
                 self.r.script_load(lua.COMMIT)  # a restarted or failed-over server
-        if int(res[0]) == 1 and int(acked) < self.wait_replicas:
+        if int(res[0]) in (1, 2) and int(acked) < self.wait_replicas:
             raise ReplicaTimeout(f"commit on {discussion_id} acknowledged by {acked} of "
                                  f"{self.wait_replicas} replicas within "
                                  f"{self.wait_timeout_ms} ms")
