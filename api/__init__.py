@@ -20,7 +20,7 @@ from api import (
     health,
     insights,
     limits,
-    ops,
+    observability,
     schedules,
     stream,
     ui,
@@ -72,7 +72,7 @@ def create_app(
 
     Orchestrator(app, settings, redis_client=redis_client, dispatch=dispatch)
     CORS(app, origins=settings.cors_origin_list, expose_headers=["Location", "Retry-After"])
-    ops.install(app, settings)  # first, so every request gets its id before other hooks
+    observability.install(app, settings)  # first, so every request gets its id before other hooks
     # Then: identify the caller, count the request, refuse or admit it.
     auth.register_identify(app)
     limiter = limits.create_limiter(app, settings)

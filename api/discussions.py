@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from flask import request
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from api.auth import current
 from api.extension import ext
@@ -22,12 +22,13 @@ from core.ground.models import (
     Message,
     MessagePage,
     PostMessage,
-    Protocol,
+    ProtocolName,
     Session,
     Status,
 )
 from core.services import discussions as service
 from core.storage.listing import ListFilter
+from protocols import supported
 
 tag = Tag(name="discussions", description="Create, read and delete discussions; post messages")
 bp = APIBlueprint("discussions", __name__, url_prefix="/v1/discussions", abp_tags=[tag])
@@ -52,7 +53,14 @@ class ListQuery(BaseModel):
     state: str = Field(default="all", pattern="^(all|active)$",
                        description="`active` lists only discussions not yet finished")
     status: Status | None = None
-    protocol: Protocol | None = None
+    protocol: ProtocolName | None = None
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, name: str | None) -> str | None:
+        if name is not None and name not in supported():
+            raise ValueError(f"unknown protocol; supported: {', '.join(supported())}")
+        return name
     created_after: IsoDatetime | None = Field(default=None, description="ISO 8601, inclusive")
     created_before: IsoDatetime | None = Field(default=None, description="ISO 8601, exclusive")
     limit: int | None = Field(default=None, ge=1, le=1000,
@@ -93,7 +101,7 @@ def list_discussions(query: ListQuery) -> Any:
     """Discussion ids, newest first, filtered; `next_cursor` fetches the next page."""
     f = ListFilter(
         status=query.status.value if query.status else None,
-        protocol=query.protocol.value if query.protocol else None,
+        protocol=query.protocol,
         created_after=_epoch(query.created_after), created_before=_epoch(query.created_before),
         active_only=query.state == "active",
     )

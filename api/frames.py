@@ -17,7 +17,7 @@ from core.ground.models import Permission, PostMessage
 from core.services import access
 from core.services import discussions as service
 from core.services.auth import Principal
-from core.storage import keys
+from core.storage import api_keys
 from core.storage.events import stream_id_key
 
 CLOSE_UNAUTHENTICATED, CLOSE_RATE = 4401, 4429
@@ -67,7 +67,7 @@ class FrameHandler:
 
     def _revoked(self) -> bool:
         key_id = self.principal.key_id
-        return key_id is not None and not self.orch.redis.exists(keys.api_key(key_id))
+        return key_id is not None and not api_keys.exists(self.orch.redis, key_id)
 
     def _error(self, message: str, code: str = "bad_request", ref: Any = None,
                **extra: Any) -> None:

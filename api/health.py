@@ -14,7 +14,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
 from api.extension import ext
-from api.ops import ops
+from api.observability import ops
 from core.ground.version import __version__
 from core.operations import health as checks
 

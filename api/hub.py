@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 import redis
 
 from core.ground.models import Event
-from core.storage import keys
-from core.storage.store import decode_event, stream_id_key
+from core.storage import events
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +83,7 @@ class StreamHub:
         sub = Subscription(discussion_id, queue.Queue(maxsize=self.queue_size))
         with self._lock:
             if discussion_id not in self._positions:
-                last = client.xrevrange(keys.events(discussion_id), count=1)
-                self._positions[discussion_id] = last[0][0] if last else "0-0"
+                self._positions[discussion_id] = events.last_id(client, discussion_id)
             self._subs.setdefault(discussion_id, set()).add(sub)
             self._ensure_thread()
         self._wake.set()
@@ -147,8 +145,8 @@ class StreamHub:
         lost = False
         while not self._stopping:
             with self._lock:
-                streams = {keys.events(d): pos for d, pos in self._positions.items()}
-            if not streams:
+                positions = dict(self._positions)
+            if not positions:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
@@ -158,7 +156,8 @@ class StreamHub:
                 if lost:
                     self._check_rewound()
                     lost = False
-                result = self._client.xread(streams, count=500, block=self.block_ms)
+                result = events.read_live(self._client, positions, count=500,
+                                          block_ms=self.block_ms)
                 backoff = 0.1
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("stream hub lost Redis (%s); retrying in %.1fs", exc, backoff)
@@ -166,22 +165,20 @@ class StreamHub:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            for stream_key, entries in result or []:
-                did = stream_key.split(":")[1]
-                self._deliver(did, entries)
+            for did, batch in result:
+                self._deliver(did, batch)
             if time.monotonic() - last_check >= self.existence_check_s:
                 last_check = time.monotonic()
                 self._check_existence()
 
-    def _deliver(self, did: str, entries: list) -> None:
-        events = [decode_event(eid, fields) for eid, fields in entries]
+    def _deliver(self, did: str, batch: list[Event]) -> None:
         with self._lock:
             if did not in self._positions:
                 return
-            self._positions[did] = entries[-1][0]
+            self._positions[did] = batch[-1].id
             subs = list(self._subs.get(did, ()))
         for sub in subs:
-            for event in events:
+            for event in batch:
                 sub.offer(event)
 
     def _check_rewound(self) -> None:
@@ -191,16 +188,12 @@ class StreamHub:
         assert self._client is not None
         with self._lock:
             positions = dict(self._positions)
-        pipe = self._client.pipeline(transaction=False)
-        for did in positions:
-            pipe.xrevrange(keys.events(did), count=1)
-        self._rewound(positions, pipe.execute())
+        self._rewound(positions, events.stream_ends(self._client, list(positions)))
 
-    def _rewound(self, positions: dict[str, str], lasts: list) -> None:
+    def _rewound(self, positions: dict[str, str], ends: list[str | None]) -> None:
         """Resync the subscribers of every stream whose last entry precedes the position."""
-        for (did, pos), last in zip(positions.items(), lasts, strict=True):
-            end = last[0][0] if last else "0-0"
-            if not last or stream_id_key(end) >= stream_id_key(pos):
+        for (did, pos), end in zip(positions.items(), ends, strict=True):
+            if end is None or events.stream_id_key(end) >= events.stream_id_key(pos):
                 continue  # no stream at all is a deletion: _check_existence tells them
             log.warning("events of %s after %s were lost (Redis failover?); viewers resync",
                         did, end)
@@ -221,16 +214,11 @@ class StreamHub:
         if not dids or self._client is None:
             return
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for did in dids:
-                pipe.exists(keys.state(did))
-            for did in positions:
-                pipe.xrevrange(keys.events(did), count=1)
-            replies = pipe.execute()
+            found = events.which_exist(self._client, dids)
+            ends = events.stream_ends(self._client, list(positions))
         except (redis.ConnectionError, redis.TimeoutError):
             return
-        found = replies[:len(dids)]
-        self._rewound(positions, replies[len(dids):])
+        self._rewound(positions, ends)
         for did, exists in zip(dids, found, strict=True):
             if not exists:
                 with self._lock:

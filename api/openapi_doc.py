@@ -79,8 +79,12 @@ class DocumentedApp(OpenAPI):
             ]
             schemas["CreateDiscussion"]["description"] = (
                 "At least one agent or person; at most MAX_PARTICIPANTS of them in all.")
-        if "Protocol" in schemas:  # the protocols this build runs, not every name reserved
-            schemas["Protocol"]["enum"] = [p.value for p in supported()]
+        # Every protocol field lists the protocols this build runs (the registry's names).
+        for schema in schemas.values():
+            for prop in (schema.get("properties") or {}).values():
+                for option in [prop, *(prop.get("anyOf") or [])]:
+                    if option.get("title") == "Protocol" and option.get("type") == "string":
+                        option["enum"] = supported()
         # flask-openapi3's schema model drops `propertyNames`; put the metadata rules back.
         for name, rule in (("CreateDiscussion", CREATE_METADATA_SCHEMA),
                            ("PostMessage", POST_METADATA_SCHEMA)):

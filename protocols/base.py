@@ -12,16 +12,28 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from core.ground.clock import epoch
+from core.ground.errors import Unprocessable
 from core.ground.models import (
+    CreateDiscussion,
     DiscussionConfig,
     DiscussionState,
     Message,
     MessageType,
     Participant,
+    ParticipantType,
     Permission,
-    Protocol,
+    Status,
     StopReason,
 )
+
+# Create-body options that only some protocols take: each protocol lists the ones it takes in
+# `options`, and the base refuses the others (so a new protocol states what it accepts).
+OPTIONS = {
+    "moderator_agent": lambda body: any(a.moderator for a in body.agents),
+    "require_approval": lambda body: bool(body.require_approval),
+    "parallel_rounds": lambda body: bool(body.parallel_rounds),
+    "consensus": lambda body: body.consensus is not None,
+}
 
 
 @dataclass(frozen=True)
@@ -83,11 +95,17 @@ class SpeakAll:
 
 @dataclass(frozen=True)
 class Choose:
-    """A moderator agent names the next speaker among `candidates` (one more agent call)."""
+    """An orchestration call: an agent (e.g. a moderator) decides something for the protocol,
+    such as who speaks next among `candidates`. The protocol writes the prompt and the
+    backend task here, and reads the answer in `after_choice`; the call is accounted to the
+    orchestration, not to a participant."""
 
     moderator_id: str
     candidates: tuple[str, ...]
     round: int
+    # What the agent is asked: the call, not the decision's identity (not compared).
+    instructions: str = field(default="", compare=False)
+    task: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -114,11 +132,24 @@ def turn_owner(message: Message) -> str:
 class BaseProtocol:
     """Shared rules: termination checks first, then the subclass picks the speaker."""
 
-    name: ClassVar[Protocol]
+    name: ClassVar[str]
     description: ClassVar[str] = ""
+    # Which of OPTIONS this protocol takes.
+    options: ClassVar[frozenset[str]] = frozenset()
     # True when people change who speaks between turns (a moderator): the engine then re-reads
     # the discussion before every turn instead of trusting its running snapshot.
     reads_every_turn: ClassVar[bool] = False
+
+    def validate(self, body: CreateDiscussion, participants: Sequence[Participant]) -> None:
+        """422 when the create body sets an option this protocol does not take, or when its
+        participants do not fit the protocol (see `check`)."""
+        for option, is_set in OPTIONS.items():
+            if option not in self.options and is_set(body):
+                raise Unprocessable(f"{option} does not apply to `{self.name}` discussions")
+        self.check(body, participants)
+
+    def check(self, body: CreateDiscussion, participants: Sequence[Participant]) -> None:
+        """A protocol's own rules for a new discussion's participants and options."""
 
     def next_action(self, view: View) -> Action:
         """What happens next: a speaker, a wait, the end, or nothing for now."""
@@ -178,13 +209,24 @@ class BaseProtocol:
         """The protocol state after a person's turn was skipped (its deadline passed)."""
         return view.pstate
 
+    def task(self, view: View, speaker: Participant) -> dict[str, Any]:
+        """What the backend is asked for beyond a free reply on this turn (e.g. a ballot),
+        so backends that can return structured output do; empty for a plain turn."""
+        return {}
+
+    def after_choice(self, view: View, action: Choose, content: str | None
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The protocol state after an orchestration call (`Choose`) answered `content`
+        (None when the call failed), and the event that records it."""
+        raise NotImplementedError(f"{self.name} does not make orchestration calls")
+
     def message_metadata(self, view: View, speaker: Participant, content: str) -> dict[str, Any]:
         """Extra metadata the protocol reads from an agent's reply (e.g. a parsed vote)."""
         return {}
 
     def may_post(self, view: View, participant: Participant) -> str | None:
         """Why `participant` may not post now (None when they may)."""
-        if participant.participant_type.value == "human" and not participant.can(
+        if participant.participant_type == ParticipantType.HUMAN and not participant.can(
             Permission.WRITE
         ):
             return "participant lacks write permission"
@@ -196,7 +238,7 @@ class BaseProtocol:
                    message_type: MessageType = MessageType.TEXT) -> bool:
         """Whether a post by `author` is the turn the discussion is waiting for."""
         return (
-            view.state.status.value == "waiting_for_human"
+            view.state.status == Status.WAITING_FOR_HUMAN
             and view.state.waiting_for == author.participant_id
         )
 

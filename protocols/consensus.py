@@ -102,10 +102,15 @@ def dissenting(t: Tally, decision: Decision) -> list[str]:
 
 
 class Consensus(BaseProtocol):
-    name: ClassVar[Protocol] = Protocol.CONSENSUS
+    name: ClassVar[str] = Protocol.CONSENSUS.value
     description: ClassVar[str] = (
         "Consensus discussion: state your position on the proposal, then vote."
     )
+    options: ClassVar[frozenset[str]] = frozenset({"consensus", "parallel_rounds"})
+
+    def task(self, view: View, speaker: Participant) -> dict[str, Any]:
+        """A ballot: backends that support structured output return the vote as data."""
+        return {"kind": "vote", "proposal": self.proposal(view)}
 
     @staticmethod
     def rules(view: View) -> ConsensusRules:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from core.ground.models import Message, Participant, Protocol
+from core.ground.models import Message, Participant, ParticipantType, Protocol, Status
 from protocols.base import Action, BaseProtocol, Speak, View
 
 
@@ -21,7 +21,7 @@ def addressed_agent(message: Message, agents: list[Participant]) -> Participant 
 
 
 class FreeForm(BaseProtocol):
-    name: ClassVar[Protocol] = Protocol.FREE_FORM
+    name: ClassVar[str] = Protocol.FREE_FORM.value
     description: ClassVar[str] = (
         "Free-form discussion: anyone may speak; answer what was said, especially if you were "
         "addressed by name."
@@ -32,7 +32,7 @@ class FreeForm(BaseProtocol):
         round_no = self.rounds_done(view) + 1
         # A message since the last agent turn that names an agent gives that agent the floor.
         for message in reversed(view.recent):
-            if message.participant_type.value == "agent" and message.turn is not None:
+            if message.participant_type == ParticipantType.AGENT and message.turn is not None:
                 break
             target = addressed_agent(message, agents)
             if target is not None:
@@ -45,7 +45,7 @@ class FreeForm(BaseProtocol):
         return Speak(chosen.participant_id, round_no)
 
     def wakes_on_post(self, view: View, author: Participant) -> bool:
-        return view.state.status.value == "active"
+        return view.state.status == Status.ACTIVE
 
     def after_message(self, view: View, message: Message) -> dict[str, Any]:
         return self.after_skip(view, message.participant_id)

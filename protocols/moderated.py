@@ -10,11 +10,21 @@ and may not post. People speak when given the floor (a durable human turn).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from core.ground.models import Message, Participant, Permission, Protocol, StopReason
+from core.ground.errors import Unprocessable
+from core.ground.models import (
+    CreateDiscussion,
+    Message,
+    Participant,
+    Permission,
+    Protocol,
+    Status,
+    StopReason,
+)
 from protocols.base import (
     Action,
     BaseProtocol,
@@ -56,11 +66,16 @@ class ModeratedState(BaseModel):
 
 
 class Moderated(BaseProtocol):
-    name: ClassVar[Protocol] = Protocol.MODERATED
+    name: ClassVar[str] = Protocol.MODERATED.value
     description: ClassVar[str] = (
         "Moderated discussion: speak when the moderator gives you the floor; keep to the point."
     )
     reads_every_turn: ClassVar[bool] = True
+    options: ClassVar[frozenset[str]] = frozenset({"moderator_agent", "require_approval"})
+
+    def check(self, body: CreateDiscussion, participants: Sequence[Participant]) -> None:
+        if sum(1 for a in body.agents if a.moderator) > 1:
+            raise Unprocessable("at most one agent may be the moderator")
 
     @staticmethod
     def moderator_agent(view: View) -> Participant | None:
@@ -121,9 +136,32 @@ class Moderated(BaseProtocol):
             return Idle()  # everyone muted: wait for the moderator
         mod = self.moderator_agent(view)
         if mod is not None:
-            return Choose(mod.participant_id, tuple(p.participant_id for p in candidates),
-                          round_no)
+            names = ", ".join(p.name for p in candidates)
+            return Choose(
+                mod.participant_id, tuple(p.participant_id for p in candidates), round_no,
+                instructions=(f"You moderate this discussion. Choose who speaks next among: "
+                              f"{names}. Reply with one line `NEXT: <name>`, or `END` when the "
+                              "discussion has reached its goal."),
+                task={"kind": "choose_speaker", "candidates": [p.name for p in candidates]})
         return Speak(candidates[0].participant_id, round_no)
+
+    def after_choice(self, view: View, action: Choose, content: str | None
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Record the moderator agent's pick (or its END) for this turn in `pstate.choice`."""
+        candidates = [p for pid in action.candidates if (p := view.participant(pid))]
+        event: dict[str, Any] = {"action": "floor", "by": action.moderator_id, "auto": True}
+        picked = parse_choice(content, candidates) if content is not None else None
+        if picked is None:
+            # An unusable answer or a failed call: the least recent speaker keeps things moving.
+            picked = candidates[0].participant_id
+            event["fallback"] = True
+        if picked == END:
+            choice: dict[str, Any] = {"turn": view.state.turn, "end": True}
+            event["action"] = "end"
+        else:
+            choice = {"turn": view.state.turn, "participant_id": picked}
+            event["participant_id"] = picked
+        return {**view.pstate, "choice": choice}, event
 
     def _mark(self, view: View, owner: str) -> dict[str, Any]:
         st = self._pstate(view)
@@ -141,7 +179,7 @@ class Moderated(BaseProtocol):
         return self._mark(view, participant_id)
 
     def wakes_on_post(self, view: View, author: Participant) -> bool:
-        return view.state.status.value == "active"
+        return view.state.status == Status.ACTIVE
 
     def instructions(self, view: View, speaker: Participant) -> str:
         return self.description

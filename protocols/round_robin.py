@@ -36,7 +36,8 @@ def select_in_order(view: View, order: list[Participant]) -> Action:
 
 
 class RoundRobin(BaseProtocol):
-    name: ClassVar[Protocol] = Protocol.ROUND_ROBIN
+    name: ClassVar[str] = Protocol.ROUND_ROBIN.value
+    options: ClassVar[frozenset[str]] = frozenset({"parallel_rounds"})
     description: ClassVar[str] = (
         "Round-robin discussion: participants speak in a fixed order, one turn each per round."
     )

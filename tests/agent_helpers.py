@@ -9,7 +9,7 @@ import requests
 from core.agents import Backends, TurnRequest
 from core.ground.models import CreateDiscussion, Participant, ParticipantType
 from core.ground.settings import Settings
-from core.services.context import Services
+from core.services.context import Services, build_services
 from core.services.discussions import create_discussion
 from core.storage.store import Store
 from workers.engine import Outcome, Runtime, run_step
@@ -28,7 +28,8 @@ def runtime(settings: Settings, store: Store) -> Runtime:
 
 
 def services(rt: Runtime) -> Services:
-    return rt.services()
+    """The service context of `rt`, dispatching nothing: these tests run the steps themselves."""
+    return build_services(rt.settings, rt.store, lambda did: None, backends=rt.backends)
 
 
 def create(rt: Runtime, body: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from core.storage.store import Store
 from protocols import View, get_protocol
 from tests.agent_helpers import calls, create, ep_agent, openai_agent, run_to_end, runtime, tuned
 from workers import turns
+from workers.runtime import StepContext
 
 
 def _events(store: Store, did: str) -> list:
@@ -29,8 +30,8 @@ def test_rerun_of_a_turn_reuses_the_reply_and_never_calls_again(settings, store,
     assert store.begin_turn(did, token, 0, {"turn": 0}) is None
     protocol = get_protocol(snap.config.protocol)
     view = View(config=snap.config, participants=snap.participants, state=snap.state)
-    first = turns.call_agent(rt, did, token, snap, speaker, 1,
-                             protocol.instructions(view, speaker))
+    step = StepContext(rt, did, token, snap, protocol)
+    first = turns.call_agent(step, speaker, 1, protocol.instructions(view, speaker))
     assert calls(base, speaker.instance_id, 0) == 1
     store.r.delete(keys.lock(did))  # the lease expires with the crashed worker
     # The re-run (a redelivered task) finishes the discussion.

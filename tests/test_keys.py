@@ -20,3 +20,71 @@ def test_layout_matches_the_seed() -> None:
     assert keys.held(d) in keys.discussion_keys(d) and keys.muted(d) in keys.discussion_keys(d)
     assert keys.ACTIVE == "discussions:active"
     assert keys.user_discussions("user_123") == "user:user_123:discussions"
+
+
+# Every key builder and key constant, with what it must produce: adding one to
+# core/storage/keys.py without pinning it here fails `test_every_key_builder_is_pinned`.
+D, U, B, S = "disc_abc123", "user_1", "batch_1", "sched_1"
+PINNED: dict[str, object] = {
+    "ACTIVE": "discussions:active",
+    "ALL": "discussions:all",
+    "WORKER_HEARTBEATS": "workers:heartbeats",
+    "SCHEDULES": "schedules:all",
+    "SCHEDULES_NEXT": "schedules:next",
+    "BATCHES": "batches:all",
+    "BATCHES_ACTIVE": "batches:active",
+    "RETENTION_SWEEP": "retention:sweep",
+    "RATE_LIMIT_PREFIX": "ratelimit",
+    "session": (D, f"discussion:{D}:session"),
+    "messages": (D, f"discussion:{D}:messages"),
+    "participants": (D, f"discussion:{D}:participants"),
+    "state": (D, f"discussion:{D}:state"),
+    "lock": (D, f"discussion:{D}:lock"),
+    "events": (D, f"discussion:{D}:events"),
+    "replies": (D, f"discussion:{D}:replies"),
+    "held": (D, f"discussion:{D}:held"),
+    "muted": (D, f"discussion:{D}:muted"),
+    "nudge": (D, f"discussion:{D}:nudge"),
+    "usage": (D, f"discussion:{D}:usage"),
+    "audit": (D, f"discussion:{D}:audit"),
+    "idempotency": ((D, "k1"), f"discussion:{D}:idem:k1"),
+    "idempotency_pattern": (D, f"discussion:{D}:idem:*"),
+    "user_discussions": (U, f"user:{U}:discussions"),
+    "user_active_owned": (U, f"user:{U}:active_owned"),
+    "user_spend": ((U, "2026-11-29"), f"user:{U}:spend:2026-11-29"),
+    "user_sockets": (U, f"user:{U}:sockets"),
+    "user_api_keys": (U, f"user:{U}:apikeys"),
+    "api_key": ("abc", "apikey:abc"),
+    "schedule_runs": (S, f"schedule:{S}:runs"),
+    "batch": (B, f"batch:{B}"),
+    "batch_pending": (B, f"batch:{B}:pending"),
+    "batch_running": (B, f"batch:{B}:running"),
+    "batch_items": (B, f"batch:{B}:items"),
+    "batch_pump": (B, f"batch:{B}:pump"),
+    "discussion_keys": (D, [f"discussion:{D}:{k}" for k in (
+        "session", "messages", "participants", "state", "lock", "events", "replies", "held",
+        "muted", "nudge", "audit", "usage")]),
+    "batch_keys": (B, [f"batch:{B}", f"batch:{B}:pending", f"batch:{B}:running",
+                       f"batch:{B}:items", f"batch:{B}:pump"]),
+    "broker_queue_keys": ("steps", ["steps", "steps\x06\x163", "steps\x06\x166",
+                                    "steps\x06\x169"]),
+}
+
+
+def _builders() -> set[str]:
+    return {name for name, value in vars(keys).items()
+            if not name.startswith("_") and name != "annotations"
+            and (callable(value) and getattr(value, "__module__", "") == keys.__name__
+                 or isinstance(value, str))}
+
+
+def test_every_key_builder_is_pinned() -> None:
+    assert _builders() == set(PINNED)
+    for name, expected in PINNED.items():
+        value = getattr(keys, name)
+        if isinstance(value, str):
+            assert value == expected, name
+            continue
+        args, want = expected  # type: ignore[misc]
+        got = value(*args) if isinstance(args, tuple) else value(args)
+        assert got == want, name

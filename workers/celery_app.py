@@ -7,14 +7,14 @@ from celery import Celery
 
 from core.ground.settings import Settings
 from core.storage.broker import make_celery
-from workers import ops, ops_tasks, tasks
+from workers import beat_tasks, hooks, tasks
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
     """A Celery app configured from settings, with our tasks registered."""
     app = make_celery(settings or Settings())
     # The task modules define shared tasks; naming them here registers them with this app.
-    for module in (tasks, ops_tasks):
+    for module in (tasks, beat_tasks):
         app.loader.import_task_module(module.__name__)
-    ops.install(app)
+    hooks.install(app)
     return app

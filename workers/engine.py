@@ -21,9 +21,8 @@ from core.ground.errors import AttemptsExhausted, Conflict, DiscussionNotFound, 
 from core.ground.models import Status, StopReason
 from core.storage import quotas
 from core.storage.records import status_change
-from core.storage.store import Commit, CommitResult, Snapshot
+from core.storage.store import Commit, CommitResult
 from protocols import (
-    BaseProtocol,
     Choose,
     Finish,
     Idle,
@@ -32,9 +31,9 @@ from protocols import (
     WaitForHuman,
     get_protocol,
 )
-from workers import human_turns, moderator, parallel
+from workers import human_turns, orchestration, parallel
 from workers import turns as turns_mod
-from workers.runtime import Runtime
+from workers.runtime import BegunTurn, Runtime, StepContext
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,9 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
     try:
         snap = store.snapshot(discussion_id, settings.context_window_messages)
         seen_seq = snap.state.seq
-        outcome = _run_slice(rt, discussion_id, token, snap)
+        step = StepContext(rt, discussion_id, token, snap,
+                           get_protocol(snap.config.protocol))
+        outcome = _run_slice(step)
         seen_seq = snap.state.seq
         # Park only after a slice that ended normally with nothing to do: a step cut short by
         # an exception or a time limit must stay visible to the reconciler.
@@ -134,15 +135,15 @@ def _record_failure(rt: Runtime, did: str, token: int, reason: StopReason, error
         pass  # a newer step, a terminal status or a deletion already settled it
 
 
-def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
+def _run_slice(step: StepContext) -> Outcome:
+    rt, did, snap, protocol = step.rt, step.did, step.snap, step.protocol
     settings, store = rt.settings, rt.store
-    protocol = get_protocol(snap.config.protocol)
     # A turn the previous commit already announced (one round trip per turn): see turns.speak.
-    begun: turns_mod.Begun | None = None
+    begun: BegunTurn | None = None
     # Protocols that re-read the discussion every turn (moderators) cannot be predicted.
     predict = not protocol.reads_every_turn
     if snap.state.status == Status.PENDING:
-        begun = _start(rt, did, token, snap, protocol, predict)
+        begun = _start(step, predict)
     ends = rt.clock() + settings.step_slice_s
     turns = 0
     owner = snap.config.owner
@@ -158,7 +159,7 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
                 break
         action = protocol.next_action(turns_mod.view_of(rt, snap))
         if isinstance(action, Finish):
-            _finish(rt, did, token, snap, action)
+            _finish(step, action)
             return Outcome.IDLE
         if isinstance(action, Idle):
             return Outcome.IDLE
@@ -166,7 +167,7 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
         if isinstance(action, WaitForHuman):
             proxy = human_turns.proxy_agent(snap, action)
             if proxy is None:
-                human_turns.begin_wait(rt, did, token, snap, action)
+                human_turns.begin_wait(step, action)
                 return Outcome.IDLE
             proxy_for = snap.participant(action.participant_id)
             action = Speak(proxy.participant_id, action.round)
@@ -175,17 +176,17 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
         # Every action below calls an agent: not once the owner's daily budget is spent.
         over_budget = owner and quotas.spend_exhausted(store.r, settings, owner)
         if over_budget:
-            _finish(rt, did, token, snap,
-                    Finish(reason=StopReason.SPEND_QUOTA.value, outcome={"detail": over_budget}))
+            _finish(step, Finish(reason=StopReason.SPEND_QUOTA.value,
+                                 outcome={"detail": over_budget}))
             return Outcome.IDLE
         if isinstance(action, SpeakAll):
-            done = parallel.speak_all(rt, did, token, snap, protocol, action)
+            done = parallel.speak_all(step, action)
             if done == parallel.DEFERRED:
                 return Outcome.IDLE  # the agents answer in their own tasks
             turns += done
             continue
         if isinstance(action, Choose):
-            moderator.choose(rt, did, token, snap, protocol, action)
+            orchestration.choose(step, action)
             turns += 1
             continue
         assert isinstance(action, Speak)
@@ -194,10 +195,10 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
             raise StaleLease(f"protocol chose unknown participant {action.participant_id}")
         try:
             begun = turns_mod.speak(
-                rt, did, token, snap, protocol, speaker, action, proxy_for, begun=begun,
+                step, speaker, action, proxy_for, begun=begun,
                 predict=predict and turns + 1 < settings.step_max_turns and rt.clock() < ends)
         except AttemptsExhausted as exc:
-            _record_failure(rt, did, token, StopReason.STEP_ATTEMPTS,
+            _record_failure(rt, did, step.token, StopReason.STEP_ATTEMPTS,
                             f"turn {snap.state.turn} ({speaker.name}) was attempted "
                             f"{exc.details['attempts']} times without completing: each "
                             "attempt's worker crashed or timed out")
@@ -206,10 +207,10 @@ def _run_slice(rt: Runtime, did: str, token: int, snap: Snapshot) -> Outcome:
     return Outcome.IDLE
 
 
-def _start(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,
-           predict: bool) -> turns_mod.Begun | None:
+def _start(step: StepContext, predict: bool) -> BegunTurn | None:
     """Make a pending discussion active; the same commit announces the first turn when an
     agent opens it (what `begun` means in the slice loop)."""
+    rt, snap, protocol = step.rt, step.snap, step.protocol
     started = None
     if predict:
         active = snap.state.model_copy(update={"status": Status.ACTIVE})
@@ -218,32 +219,41 @@ def _start(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProt
         speaker = snap.participant(action.participant_id) if type(action) is Speak else None
         if speaker is not None:
             started = (action, turns_mod.started_data(snap.state.turn, action.round, speaker))
-    result = set_status(rt, did, token, snap, Status.ACTIVE, reason="started",
+    result = set_status(step, Status.ACTIVE, reason="started",
                         begin_next=started[1] if started else None, expect_seq=snap.state.seq)
     if started is None or not result.next_begun:
         return None
-    return snap.state.turn, started[0], result.next_cached
+    return BegunTurn(snap.state.turn, started[0], result.next_cached)
 
 
-def set_status(rt: Runtime, did: str, token: int, snap: Snapshot, status: Status, *,
+def set_status(step: StepContext, status: Status, *,
                reason: str, extra: dict | None = None, begin_next: dict | None = None,
                expect_seq: int | None = None) -> CommitResult:
+    rt, snap = step.rt, step.snap
     previous = snap.state.status
     updates = {"status": status.value, **(extra or {})}
     result = rt.store.commit(
-        did,
+        step.did,
         Commit(updates=updates,
                events=[status_change(status, previous, reason, **(extra or {}))]),
-        token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms,
+        token=step.token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms,
         begin_next=begin_next, expect_seq=expect_seq,
     )
     snap.state.status = status
     return result
 
 
-def _finish(rt: Runtime, did: str, token: int, snap: Snapshot, action: Finish) -> None:
-    extra: dict = {"stop_reason": action.reason}
+def _finish(step: StepContext, action: Finish) -> None:
+    reason = action.reason
+    extra: dict = {"stop_reason": reason}
     if action.outcome:
         extra["outcome"] = action.outcome
-    status = Status.FAILED if action.reason == StopReason.AGENT_FAILURES else Status.COMPLETED
-    set_status(rt, did, token, snap, status, reason=action.reason, extra=extra)
+    st = step.snap.state
+    if reason != StopReason.AGENT_FAILURES and st.turn > 0 and st.failures >= st.turn:
+        # Every turn so far failed (the run of failures is as long as the discussion): a
+        # transcript with nothing in it is a failure, whatever limit ended it.
+        reason = StopReason.AGENT_FAILURES.value
+        extra.update(stop_reason=reason, error=f"every agent turn failed ({st.turn} of "
+                                                f"{st.turn}); the limit was {action.reason}")
+    status = Status.FAILED if reason == StopReason.AGENT_FAILURES else Status.COMPLETED
+    set_status(step, status, reason=reason, extra=extra)

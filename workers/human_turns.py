@@ -27,7 +27,7 @@ from core.ground.models import HumanTurnPolicy, Participant, Status
 from core.storage.records import status_change
 from core.storage.store import Commit, Snapshot
 from protocols import View, WaitForHuman, get_protocol
-from workers.runtime import Runtime
+from workers.runtime import Runtime, StepContext
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,9 @@ def proxy_agent(snap: Snapshot, action: WaitForHuman) -> Participant | None:
     return snap.participant(snap.config.proxy_agent or "")
 
 
-def begin_wait(rt: Runtime, did: str, token: int, snap: Snapshot, action: WaitForHuman) -> None:
+def begin_wait(step: StepContext, action: WaitForHuman) -> None:
     """Record the wait (fenced by lease and turn) and schedule its deadline check."""
+    rt, did, snap = step.rt, step.did, step.snap
     timeout = snap.config.human_turn_timeout_s
     deadline = (iso(datetime.fromtimestamp(rt.wall_clock(), UTC) + timedelta(seconds=timeout))
                 if timeout else "")
@@ -57,7 +58,7 @@ def begin_wait(rt: Runtime, did: str, token: int, snap: Snapshot, action: WaitFo
                               waiting_for=action.participant_id, **detail),
                 ("waiting_for_human", detail)],
         allowed_statuses=(Status.ACTIVE,)),
-        token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms)
+        token=step.token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms)
     snap.state.status = Status.WAITING_FOR_HUMAN
     if deadline and rt.schedule_check is not None:
         rt.schedule_check(did, deadline, max(0.0, epoch(deadline) - rt.wall_clock()))

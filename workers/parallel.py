@@ -1,9 +1,9 @@
 """Simultaneous rounds (`parallel_rounds`): the agents of a round answer at once, as parallel
 Celery tasks, from the same context; their replies join the transcript together, in listed order.
 
-The step that meets a SpeakAll records the batch in `pstate._parallel` (its first turn, round and
-the transcript length it answers, `context_seq`), announces the turns and enqueues one
-`discussion.parallel_turn` task per agent, then releases the lease: no worker waits. Each task
+The step that meets a SpeakAll records the batch in the state's `parallel` field (its first
+turn, round and the transcript length it answers, `context_seq`), announces the turns and enqueues
+one `discussion.parallel_turn` task per agent, then releases the lease: no worker waits. Each task
 calls its agent with the transcript up to `context_seq` only (so nobody sees another's answer of
 the same round), caches the reply (or a failure marker) under its turn, and the task that
 completes the batch enqueues a step. That step commits the cached replies one by one, fenced by
@@ -21,14 +21,13 @@ from core.agents import AgentReply
 from core.ground.errors import AgentError, DiscussionNotFound, StaleLease
 from core.ground.models import Participant, Status
 from core.storage.store import Commit, Snapshot
-from protocols import BaseProtocol, SpeakAll, get_protocol
-from workers.runtime import Runtime
+from protocols import SpeakAll, get_protocol
+from workers.runtime import Runtime, StepContext
 from workers.turns import (
     call_agent,
     commit_reply,
     failure_marker,
     failure_of,
-    task_of,
     turn_failed,
     view_of,
 )
@@ -46,70 +45,68 @@ def _batch(snap: Snapshot, action: SpeakAll) -> dict[int, Participant]:
     return {base + i: p for i, p in enumerate(speakers) if p is not None}
 
 
-def speak_all(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,
-              action: SpeakAll) -> int:
+def speak_all(step: StepContext, action: SpeakAll) -> int:
     """Commit the batch if every reply is in; else have them produced. Turns committed, or
     DEFERRED when tasks are producing the replies (the last one wakes a step)."""
+    rt, did, snap = step.rt, step.did, step.snap
     turns = _batch(snap, action)
     base = snap.state.turn
     cached = rt.store.cached_replies(did, list(turns))
     missing = [t for t in turns if t not in cached]
     if missing:
-        mark = snap.state.pstate.get("_parallel") or {}
+        mark = snap.state.parallel or {}
         fresh = (mark.get("base") == base
                  and rt.wall_clock() - float(mark.get("at", 0))
                  < 2 * rt.settings.turn_deadline_s + rt.settings.lease_ttl_s)
         if rt.dispatch_parallel is not None and fresh:
             return DEFERRED  # already sent; the last task to finish wakes a step
-        pstate = {**snap.state.pstate, "_parallel": {
-            "base": base, "round": action.round, "context_seq": snap.state.seq,
-            "at": rt.wall_clock()}}
+        mark = {"base": base, "round": action.round, "context_seq": snap.state.seq,
+                "at": rt.wall_clock()}
         rt.store.commit(did, Commit(
-            updates={"pstate": pstate},
+            updates={"parallel": mark},
             events=[("turn_started", {"turn": t, "round": action.round,
                                       "participant_id": turns[t].participant_id,
                                       "participant_name": turns[t].name, "parallel": True})
                     for t in missing],
             allowed_statuses=(Status.ACTIVE,)),
-            token=token, turn=base, lease_ttl_ms=rt.settings.lease_ttl_ms)
-        snap.state.pstate = pstate
+            token=step.token, turn=base, lease_ttl_ms=rt.settings.lease_ttl_ms)
+        snap.state.parallel = mark
         if rt.dispatch_parallel is not None:
             for t in missing:
                 rt.dispatch_parallel(did, t, turns[t].participant_id)
             return DEFERRED
-        cached.update(_run_here(rt, did, snap, protocol, action,
-                                {t: turns[t] for t in missing}))
+        cached.update(_run_here(step, action, {t: turns[t] for t in missing}))
     for t, p in turns.items():
         if snap.state.status != Status.ACTIVE:
             break
         res = cached[t]
         if "error" in res:
-            turn_failed(rt, did, token, snap, p, action.round, failure_of(res), protocol)
+            turn_failed(step, p, action.round, failure_of(res))
         else:
-            commit_reply(rt, did, token, snap, protocol, p, action.round,
-                         AgentReply.from_json(res), cached=True)
+            commit_reply(step, p, action.round, AgentReply.from_json(res), cached=True)
     return len(turns)
 
 
-def _answer(rt: Runtime, did: str, snap: Snapshot, protocol: BaseProtocol, round_no: int,
-            turn: int, agent: Participant) -> dict:
+def _answer(step: StepContext, round_no: int, turn: int, agent: Participant) -> dict:
     """One agent's answer of the batch, cached under its turn: a reply or a failure marker."""
-    view = view_of(rt, snap)
+    view = view_of(step.rt, step.snap)
+    # Parallel answers write only their cached reply, never under the lease: no token, and
+    # no streamed deltas (they are revealed together, at commit).
+    unfenced = StepContext(step.rt, step.did, 0, step.snap, step.protocol)
     try:
-        # Parallel answers stream no deltas: they are revealed together, at commit.
-        reply = call_agent(rt, did, 0, snap, agent, round_no, protocol.instructions(view, agent),
-                           turn=turn, task=task_of(protocol, view), stream=False)
+        reply = call_agent(unfenced, agent, round_no, step.protocol.instructions(view, agent),
+                           turn=turn, task=step.protocol.task(view, agent), stream=False)
         result = reply.to_json()
     except AgentError as exc:
         result = failure_marker(exc)
-    rt.store.cache_reply(did, turn, result)
+    step.rt.store.cache_reply(step.did, turn, result)
     return result
 
 
-def _run_here(rt: Runtime, did: str, snap: Snapshot, protocol: BaseProtocol, action: SpeakAll,
+def _run_here(step: StepContext, action: SpeakAll,
               missing: dict[int, Participant]) -> dict[int, dict]:
     with ThreadPoolExecutor(max_workers=min(len(missing), 16)) as pool:
-        futures = {t: pool.submit(_answer, rt, did, snap, protocol, action.round, t, p)
+        futures = {t: pool.submit(_answer, step, action.round, t, p)
                    for t, p in missing.items()}
         return {t: f.result() for t, f in futures.items()}
 
@@ -120,7 +117,7 @@ def run_parallel_turn(rt: Runtime, did: str, turn: int, participant_id: str) -> 
         snap = rt.store.snapshot(did, rt.settings.context_window_messages)
     except DiscussionNotFound:
         return "gone"
-    mark = snap.state.pstate.get("_parallel") or {}
+    mark = snap.state.parallel or {}
     base = int(mark.get("base", -1))
     agent = snap.participant(participant_id)
     if (snap.state.status != Status.ACTIVE or agent is None or turn < snap.state.turn
@@ -132,7 +129,7 @@ def run_parallel_turn(rt: Runtime, did: str, turn: int, participant_id: str) -> 
     context_seq = int(mark.get("context_seq", snap.state.seq))
     snap.recent = [m for m in snap.recent if m.seq <= context_seq]
     protocol = get_protocol(snap.config.protocol)
-    _answer(rt, did, snap, protocol, int(mark.get("round", 1)), turn, agent)
+    _answer(StepContext(rt, did, 0, snap, protocol), int(mark.get("round", 1)), turn, agent)
     batch = protocol.next_action(view_of(rt, snap))
     size = len(batch.participant_ids) if isinstance(batch, SpeakAll) else 0
     turns = list(range(base, base + size)) or [turn]

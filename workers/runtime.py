@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from celery import Celery
 
@@ -15,7 +16,8 @@ from core.ground.settings import Settings
 from core.services.context import Services, build_services
 from core.storage.broker import Dispatcher
 from core.storage.redis_client import make_redis
-from core.storage.store import Store
+from core.storage.store import Snapshot, Store
+from protocols import BaseProtocol, Speak
 from workers import leases as leases_mod
 from workers.instrumented import InstrumentedBackends
 from workers.leases import LeaseKeeper
@@ -48,6 +50,29 @@ class Runtime:
     def services(self) -> Services:
         """The service context for the same settings, store, backends and dispatcher."""
         return build_services(self.settings, self.store, self.enqueue, backends=self.backends)
+
+
+@dataclass
+class StepContext:
+    """What one step works on: the runtime, the discussion, the lease token that fences its
+    writes (0 for a parallel answer, which writes only its cached reply), the running snapshot
+    the step keeps current, and the discussion's protocol."""
+
+    rt: Runtime
+    did: str
+    token: int
+    snap: Snapshot
+    protocol: BaseProtocol
+
+
+@dataclass(frozen=True)
+class BegunTurn:
+    """A turn that a commit already announced (`turn_started`), so the next `speak` need not:
+    the turn, the Speak predicted for it, and its cached reply if an earlier attempt got one."""
+
+    turn: int
+    action: Speak
+    cached: dict[str, Any] | None = None
 
 
 def runtime_for(app: Celery) -> Runtime:

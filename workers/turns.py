@@ -16,10 +16,10 @@ from core.ground.models import Message, Participant, ParticipantType, Status, St
 from core.storage import quotas
 from core.storage.records import status_change
 from core.storage.store import Commit, Snapshot
-from protocols import BaseProtocol, Speak, View
+from protocols import Speak, View
 from workers import accounting
 from workers.deltas import DeltaPublisher
-from workers.runtime import Runtime
+from workers.runtime import BegunTurn, Runtime, StepContext
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,12 @@ def view_of(rt: Runtime, snap: Snapshot) -> View:
                 recent=snap.recent, muted=snap.muted, now=rt.wall_clock())
 
 
-def call_agent(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Participant,
-               round_no: int, instructions: str, *, turn: int | None = None,
-               task: dict | None = None, stream: bool = True) -> AgentReply:
+def call_agent(step: StepContext, speaker: Participant, round_no: int, instructions: str, *,
+               turn: int | None = None, task: dict | None = None,
+               stream: bool = True) -> AgentReply:
     """One agent call under the turn's deadline with the snapshot's context; a costly reply
     is cached before it commits."""
+    rt, did, token, snap = step.rt, step.did, step.token, step.snap
     settings = rt.settings
     turn = snap.state.turn if turn is None else turn
     provider = speaker.provider or settings.default_provider
@@ -102,18 +103,6 @@ def failure_marker(exc: AgentError) -> dict:
             "attempts": exc.details.get("attempts", 1)}
 
 
-def task_of(protocol: BaseProtocol, view: View) -> dict:
-    if protocol.name.value == "consensus":
-        return {"kind": "vote", "proposal": protocol.proposal(view)}  # type: ignore[attr-defined]
-    return {}
-
-
-# What `speak` returns when its commit also began the next turn: (turn, the predicted Speak,
-# that turn's cached reply or None). The engine hands it back to the next `speak`.
-Begun = tuple[int, Speak, "dict | None"]
-NOT_BEGUN: Begun | None = None
-
-
 def started_data(turn: int, round_no: int, speaker: Participant,
                  proxy_for: Participant | None = None) -> dict:
     """The `turn_started` event data."""
@@ -122,19 +111,21 @@ def started_data(turn: int, round_no: int, speaker: Participant,
             **({"proxy_for": proxy_for.participant_id} if proxy_for else {})}
 
 
-def speak(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,
-          speaker: Participant, action: Speak, proxy_for: Participant | None = None, *,
-          begun: Begun | None = None, predict: bool = False) -> Begun | None:
+def speak(step: StepContext, speaker: Participant, action: Speak,
+          proxy_for: Participant | None = None, *, begun: BegunTurn | None = None,
+          predict: bool = False) -> BegunTurn | None:
     """One agent turn: announce, call (or reuse the cached reply), commit.
 
     `begun` is the previous commit's announcement of this very turn (no `begin_turn` then);
     with `predict` the commit also announces the next turn when that is exact (see
     `commit_reply`), and what it began is returned."""
+    rt, did, snap, protocol = step.rt, step.did, step.snap, step.protocol
     turn = snap.state.turn
-    if begun is not None and begun[0] == turn and begun[1] == action and proxy_for is None:
-        cached = begun[2]
+    if (begun is not None and begun.turn == turn and begun.action == action
+            and proxy_for is None):
+        cached = begun.cached
     else:
-        cached = rt.store.begin_turn(did, token, turn,
+        cached = rt.store.begin_turn(did, step.token, turn,
                                      started_data(turn, action.round, speaker, proxy_for),
                                      max_attempts=rt.settings.step_max_attempts)
     view = view_of(rt, snap)
@@ -146,26 +137,27 @@ def speak(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProto
         if cached and "error" in cached:
             raise failure_of(cached)
         reply = AgentReply.from_json(cached) if cached else call_agent(
-            rt, did, token, snap, speaker, action.round, instructions,
-            task=task_of(protocol, view))
+            step, speaker, action.round, instructions,
+            task=protocol.task(view, proxy_for or speaker))
     except AgentError as exc:
-        turn_failed(rt, did, token, snap, speaker, action.round, exc, protocol)
+        turn_failed(step, speaker, action.round, exc)
         return None
-    return commit_reply(rt, did, token, snap, protocol, speaker, action.round, reply,
+    return commit_reply(step, speaker, action.round, reply,
                         cached=bool(cached), proxy_for=proxy_for, predict=predict)
 
 
-def _predict_next(rt: Runtime, snap: Snapshot, protocol: BaseProtocol, message: Message,
+def _predict_next(step: StepContext, message: Message,
                   updates: dict) -> tuple[Speak, dict] | None:
     """The next Speak and its `turn_started` data, as the view will be once `message`
     commits with `updates` and nothing else in between; None unless an agent speaks next."""
+    rt, snap = step.rt, step.snap
     seq = snap.state.seq + 1
     state = snap.state.model_copy(update={
         "turn": snap.state.turn + 1, "seq": seq, "current_round": updates["current_round"],
         "pstate": updates["pstate"], "tokens_used": updates["tokens_used"]})
     recent = [*snap.recent, message.model_copy(update={"seq": seq})]
     recent = recent[-rt.settings.context_window_messages:]
-    action = protocol.next_action(View(config=snap.config, participants=snap.participants,
+    action = step.protocol.next_action(View(config=snap.config, participants=snap.participants,
                                        state=state, recent=recent, muted=snap.muted,
                                        now=rt.wall_clock()))
     if type(action) is not Speak:
@@ -176,15 +168,16 @@ def _predict_next(rt: Runtime, snap: Snapshot, protocol: BaseProtocol, message: 
     return action, started_data(state.turn, action.round, speaker)
 
 
-def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: BaseProtocol,
-                 speaker: Participant, round_no: int, reply: AgentReply, *, cached: bool,
-                 proxy_for: Participant | None = None, predict: bool = False) -> Begun | None:
+def commit_reply(step: StepContext, speaker: Participant, round_no: int, reply: AgentReply, *,
+                 cached: bool, proxy_for: Participant | None = None,
+                 predict: bool = False) -> BegunTurn | None:
     """Commit an agent's reply as the current turn's message and advance the snapshot.
 
     With `predict`, the protocol is asked now what comes after this message, and the commit
     also begins that turn (one round trip per turn instead of two) provided the discussion is
     still active and its seq is exactly the predicted one, i.e. nobody posted in between so the
     prediction is exact; the turn begun is returned."""
+    rt, did, snap, protocol = step.rt, step.did, step.snap, step.protocol
     settings, store = rt.settings, rt.store
     turn = snap.state.turn
     view = view_of(rt, snap)
@@ -205,13 +198,15 @@ def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: Ba
         turn=turn,
         metadata=metadata,
     )
-    pstate = {k: v for k, v in protocol.after_message(view, message).items() if k != "_failures"}
+    pstate = protocol.after_message(view, message)
     tokens = snap.state.tokens_used + reply.prompt_tokens + reply.completion_tokens
-    updates = {"current_round": round_no, "pstate": pstate, "tokens_used": tokens}
+    # A reply ends any run of failed turns (the engine's own count, kept beside pstate).
+    updates = {"current_round": round_no, "pstate": pstate, "tokens_used": tokens,
+               "failures": 0}
     if proxy_for is not None:
         updates["proxy_turn"] = ""
     # A stand-in's turn also clears `proxy_turn`; keep the prediction to plain turns.
-    nxt = (_predict_next(rt, snap, protocol, message, updates)
+    nxt = (_predict_next(step, message, updates)
            if predict and proxy_for is None else None)
     try:
         result = store.commit(
@@ -219,7 +214,7 @@ def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: Ba
                         allowed_statuses=(Status.ACTIVE,),
                         increments=accounting.increments(speaker.participant_id, reply=reply,
                                                          message=True)),
-            token=token, turn=turn, lease_ttl_ms=settings.lease_ttl_ms,
+            token=step.token, turn=turn, lease_ttl_ms=settings.lease_ttl_ms,
             begin_next=nxt[1] if nxt else None, expect_seq=snap.state.seq + 1,
         )
     except Conflict:
@@ -235,6 +230,7 @@ def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: Ba
     snap.state.seq = result.seq
     snap.state.current_round = round_no
     snap.state.pstate = pstate
+    snap.state.failures = 0
     snap.state.tokens_used = tokens
     snap.state.proxy_turn = None if proxy_for is not None else snap.state.proxy_turn
     if result.seq != expected_seq:
@@ -246,17 +242,18 @@ def commit_reply(rt: Runtime, did: str, token: int, snap: Snapshot, protocol: Ba
         if len(snap.recent) > settings.context_window_messages:
             del snap.recent[0]
     if nxt is not None and result.next_begun:
-        return result.turn, nxt[0], result.next_cached
+        return BegunTurn(result.turn, nxt[0], result.next_cached)
     return None
 
 
-def turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Participant,
-                round_no: int, exc: AgentError, protocol: BaseProtocol | None = None) -> None:
+def turn_failed(step: StepContext, speaker: Participant, round_no: int,
+                exc: AgentError) -> None:
     """Record a failed turn; skip the agent, or fail the discussion after repeated failures.
 
     The protocol records the skipped turn like a spoken one (e.g. `last_spoke`), so a broken
     agent does not get every next turn."""
-    failures = int(snap.state.pstate.get("_failures", 0)) + 1
+    rt, did, snap = step.rt, step.did, step.snap
+    failures = snap.state.failures + 1
     log.warning("turn %s of %s failed: %s", snap.state.turn, did, exc.message)
     events: list[tuple[str, dict]] = [("turn_failed", {
         "turn": snap.state.turn, "round": round_no,
@@ -264,10 +261,8 @@ def turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Part
         "consecutive_failures": failures, "transient": exc.transient,
         "attempts": exc.details.get("attempts", 1),
     })]
-    base = (protocol.after_skip(view_of(rt, snap), speaker.participant_id) if protocol
-            else snap.state.pstate)
-    pstate = {**base, "_failures": failures}
-    updates: dict = {"pstate": pstate}
+    pstate = step.protocol.after_skip(view_of(rt, snap), speaker.participant_id)
+    updates: dict = {"pstate": pstate, "failures": failures}
     if failures >= MAX_CONSECUTIVE_FAILURES:
         reason = f"{failures} consecutive agent failures; last: {exc.message}"
         updates.update(status=Status.FAILED.value, stop_reason=StopReason.AGENT_FAILURES.value,
@@ -281,9 +276,10 @@ def turn_failed(rt: Runtime, did: str, token: int, snap: Snapshot, speaker: Part
                     increments=accounting.increments(
                         speaker.participant_id, failed=True,
                         attempts=attempts if isinstance(attempts, int) else 1)),
-        token=token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms,
+        token=step.token, turn=snap.state.turn, lease_ttl_ms=rt.settings.lease_ttl_ms,
     )
     snap.state.turn = result.turn
     snap.state.pstate = pstate
+    snap.state.failures = failures
     if failures >= MAX_CONSECUTIVE_FAILURES:
         snap.state.status = Status.FAILED

@@ -30,6 +30,16 @@ def _vote_line(params: dict, round_no: int) -> str:
     return "(I have no vote to give.)" if vote == "none" else f"VOTE: {vote}"
 
 
+def _choice_line(params: dict, request: TurnRequest) -> str:
+    """A structured choice (`task.kind` "choice": `label` and `options`), steered by
+    `params.choose` (an option, or a list cycled per call); the first option otherwise."""
+    options = [str(o) for o in request.task.get("options") or []]
+    choose = params.get("choose")
+    names = [choose] if isinstance(choose, str) else list(choose or [])
+    picked = names[request.turn % len(names)] if names else (options[0] if options else "")
+    return f"{request.task.get('label', 'CHOICE')}: {picked}"
+
+
 def _snippet(text: str, words: int = 12) -> str:
     parts = text.split()
     cut = " ".join(parts[:words])
@@ -110,6 +120,8 @@ class SimulatedBackend:
             )
         if kind == "vote":
             body += "\n" + _vote_line(params, request.round)
+        elif kind == "choice":
+            body += "\n" + _choice_line(params, request)
         if request.agent.params.get("stream") and request.on_delta is not None:
             words = body.split(" ")
             for i, word in enumerate(words):

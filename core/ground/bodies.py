@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.ground.enums import MessageType, Permission, Protocol
+from core.ground.enums import MessageType, Permission, Protocol, ProtocolName
 from core.ground.rules import DiscussionRules
 
 
@@ -82,7 +82,7 @@ class CreateDiscussion(_Input, DiscussionRules):
     topic: str = Field(min_length=1, max_length=2_000)
     agents: list[AgentInput] = Field(default_factory=list, max_length=64)
     humans: list[HumanInput] = Field(default_factory=list, max_length=64)
-    protocol: Protocol = Protocol.ROUND_ROBIN
+    protocol: ProtocolName = Protocol.ROUND_ROBIN.value
     max_rounds: int = Field(default=10, ge=1, strict=True)
     max_messages: int | None = Field(default=None, ge=1, strict=True)
     metadata: dict[str, Any] = Field(default_factory=dict,

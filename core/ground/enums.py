@@ -4,9 +4,15 @@ and stop reasons (str enums, so they serialize as their values)."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
 
 
 class Protocol(StrEnum):
+    """The protocols this service ships; a discussion stores its protocol by name (a
+    `ProtocolName`), and the registry in `protocols` decides which names run."""
+
     ROUND_ROBIN = "round_robin"
     FREE_FORM = "free_form"
     MODERATED = "moderated"
@@ -64,3 +70,9 @@ class StopReason(StrEnum):
     SPEND_QUOTA = "spend_quota"  # the owner's daily agent budget is used up
     STEP_ATTEMPTS = "step_attempts"  # a turn kept crashing or timing out its workers
     INTERNAL_ERROR = "internal_error"  # a step raised an unexpected exception
+
+
+# A protocol's name as stored and sent: any registered protocol (`protocols.supported()`), not
+# only the built-in ones above, so a new protocol needs no edit here.
+ProtocolName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$",
+                                    json_schema_extra={"title": "Protocol"})]

@@ -27,6 +27,7 @@ from core.ground.enums import (  # noqa: F401
     ParticipantType,
     Permission,
     Protocol,
+    ProtocolName,
     Status,
     StopReason,
 )
@@ -90,7 +91,7 @@ class DiscussionConfig(DiscussionRules):
 
     id: str
     topic: str
-    protocol: Protocol
+    protocol: ProtocolName
     max_rounds: int
     max_messages: int | None = None
     owner: str | None = None
@@ -114,6 +115,10 @@ class DiscussionState(BaseModel):
     tokens_used: int = 0
     outcome: dict[str, Any] | None = None
     pstate: dict[str, Any] = Field(default_factory=dict)
+    # The engine's own bookkeeping, kept beside (never inside) the protocol's `pstate`:
+    # consecutive failed agent turns, and the simultaneous round in flight.
+    failures: int = 0
+    parallel: dict[str, Any] | None = None
     updated_at: str | None = None
 
 
@@ -143,7 +148,7 @@ class Session(DiscussionRules):
 
     id: str
     topic: str
-    protocol: Protocol
+    protocol: ProtocolName
     status: Status
     participants: list[Participant]
     messages: list[Message] = Field(default_factory=list)

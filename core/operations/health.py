@@ -10,7 +10,7 @@ import redis
 import requests
 
 from core.ground.settings import Settings
-from core.operations import ops
+from core.storage import heartbeats
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
@@ -50,7 +50,7 @@ def check(settings: Settings, r: redis.Redis, broker: redis.Redis | None) -> Rep
         report.add("broker", broker_ok, **details)
     if redis_ok:
         try:
-            live = ops.live_workers(r, settings.worker_heartbeat_ttl_s)
+            live = heartbeats.live_workers(r, settings.worker_heartbeat_ttl_s)
             report.add("workers", len(live) >= settings.health_min_workers, live=len(live),
                        required=settings.health_min_workers, names=sorted(live)[:20])
         except REDIS_ERRORS as exc:
@@ -59,7 +59,7 @@ def check(settings: Settings, r: redis.Redis, broker: redis.Redis | None) -> Rep
         report.add("workers", False, error="redis unavailable")
     if broker_ok:
         try:
-            depth, oldest = ops.queue_stats(broker or r)
+            depth, oldest = heartbeats.queue_stats(broker or r)
             stuck = oldest is not None and oldest > settings.health_max_queue_age_s
             report.add("queue", not stuck, depth=depth, oldest_age_s=oldest,
                        max_age_s=settings.health_max_queue_age_s)

@@ -29,18 +29,13 @@ def sweep(store: Store, retention_s: float, now: float | None = None) -> list[st
     if retention_s <= 0:
         return []
     now = now or time.time()
-    r = store.r
-    active = set(r.smembers(keys.ACTIVE))
-    candidates = [d for d in r.zrange(keys.ALL, 0, -1) if d not in active]
+    candidates = store.inactive_ids()
     deleted: list[str] = []
     for i in range(0, len(candidates), CHUNK):
         chunk = candidates[i:i + CHUNK]
-        pipe = r.pipeline(transaction=False)
-        for did in chunk:
-            pipe.hmget(keys.state(did), "status", "updated_at")
-        for did, (status, updated) in zip(chunk, pipe.execute(), strict=True):
+        for did, (status, updated) in zip(chunk, store.status_and_update(chunk), strict=True):
             if status is None:
-                r.zrem(keys.ALL, did)  # its keys are already gone
+                store.forget(did)  # its keys are already gone
                 continue
             ended = _epoch(updated)
             if Status(status).terminal and ended is not None and ended + retention_s <= now:
@@ -56,4 +51,4 @@ def sweep(store: Store, retention_s: float, now: float | None = None) -> list[st
 
 def claim_sweep(store: Store, interval_s: float) -> bool:
     """True for one caller per interval, so many ticks do not sweep at once."""
-    return bool(store.r.set(keys.RETENTION_SWEEP, "1", nx=True, px=int(interval_s * 1000)))
+    return store.claim(keys.RETENTION_SWEEP, interval_s)

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from core.ground.models import Message, Session
-from core.storage import keys
-from core.storage.store import Store, decode_event, stream_id_key
+from core.storage.store import Store, stream_id_key
 
 EXPORT_VERSION = 1
 PAGE = 500
@@ -39,20 +38,19 @@ def _turn_durations_ms(store: Store, discussion_id: str) -> list[float]:
     """Turn latency from the stream: `turn_started` to its message (event ids carry ms)."""
     started: dict[int, int] = {}
     durations: list[float] = []
-    after = "-"
+    after = "0"
     while True:
-        raw = store.r.xrange(keys.events(discussion_id), min=after, max="+", count=1000)
-        if not raw:
+        batch = store.events_after(discussion_id, after, count=1000)
+        if not batch:
             break
-        for eid, fields in raw:
-            ev = decode_event(eid, fields)
-            ms = stream_id_key(eid)[0]
+        for ev in batch:
+            ms = stream_id_key(ev.id)[0]
             turn = ev.data.get("turn")
             if ev.type == "turn_started" and isinstance(turn, int):
                 started[turn] = ms
             elif ev.type == "message" and isinstance(turn, int) and turn in started:
                 durations.append(float(ms - started.pop(turn)))
-        after = "(" + raw[-1][0]
+        after = batch[-1].id
     return durations
 
 
@@ -85,7 +83,7 @@ def stats(store: Store, discussion_id: str) -> dict[str, Any]:
     return {
         "discussion_id": discussion_id,
         "status": session.status.value,
-        "protocol": session.protocol.value,
+        "protocol": session.protocol,
         "rounds": session.current_round,
         "messages": session.message_count,
         "stop_reason": session.stop_reason,
@@ -117,7 +115,7 @@ def export_markdown(store: Store, discussion_id: str) -> str:
     """The transcript as Markdown: a header, the participants, then each message in order."""
     session: Session = store.session(discussion_id, message_limit=1)
     lines = [f"# {session.topic}", "",
-             f"- id: `{session.id}`", f"- protocol: {session.protocol.value}",
+             f"- id: `{session.id}`", f"- protocol: {session.protocol}",
              f"- status: {session.status.value}"
              + (f" ({session.stop_reason})" if session.stop_reason else ""),
              f"- created: {session.created_at}", "", "## Participants", ""]

@@ -21,7 +21,7 @@ import redis
 from core.ground.clock import iso
 from core.ground.errors import Unauthenticated
 from core.ground.settings import Settings
-from core.storage import keys
+from core.storage import api_keys
 
 USER_ID = re.compile(r"^[A-Za-z0-9_.@:-]{1,128}$")
 KEY_ID_BYTES = 9
@@ -68,36 +68,21 @@ def create_api_key(r: redis.Redis, settings: Settings, user_id: str, name: str =
         raise ValueError("user ids are 1-128 of A-Z a-z 0-9 _ . @ : -")
     key_id = secrets.token_hex(KEY_ID_BYTES)
     secret = secrets.token_urlsafe(SECRET_BYTES)
-    pipe = r.pipeline(transaction=True)
-    pipe.hset(keys.api_key(key_id), mapping={
-        "user_id": user_id, "name": name[:200], "hash": _digest(secret), "created_at": iso(),
-    })
-    pipe.sadd(keys.user_api_keys(user_id), key_id)
-    pipe.execute()
+    api_keys.save(r, key_id, user_id,
+                  {"name": name[:200], "hash": _digest(secret), "created_at": iso()})
     return f"{settings.api_key_prefix}_{key_id}_{secret}"
 
 
 def revoke_api_key(r: redis.Redis, key_id: str) -> bool:
     """Delete a key; False when there was none."""
-    user = r.hget(keys.api_key(key_id), "user_id")
-    if user is None:
-        return False
-    pipe = r.pipeline(transaction=True)
-    pipe.delete(keys.api_key(key_id))
-    pipe.srem(keys.user_api_keys(user), key_id)
-    pipe.execute()
-    return True
+    return api_keys.delete(r, key_id)
 
 
 def list_api_keys(r: redis.Redis, user_id: str) -> list[ApiKeyInfo]:
     """A user's keys (never their secrets or hashes)."""
-    out = []
-    for key_id in sorted(r.smembers(keys.user_api_keys(user_id))):
-        raw = r.hgetall(keys.api_key(key_id))
-        if raw:
-            out.append(ApiKeyInfo(key_id=key_id, user_id=raw["user_id"], name=raw.get("name", ""),
-                                  created_at=raw.get("created_at", "")))
-    return out
+    return [ApiKeyInfo(key_id=key_id, user_id=raw["user_id"], name=raw.get("name", ""),
+                       created_at=raw.get("created_at", ""))
+            for key_id, raw in api_keys.of_user(r, user_id)]
 
 
 def looks_like_api_key(token: str, settings: Settings) -> bool:
@@ -110,8 +95,7 @@ def verify_api_key(r: redis.Redis, settings: Settings, token: str) -> Principal:
     if len(parts) != 3 or parts[0] != settings.api_key_prefix or \
             not re.fullmatch(f"[0-9a-f]{{{KEY_ID_BYTES * 2}}}", parts[1]):
         raise Unauthenticated("malformed API key")
-    stored = r.hmget(keys.api_key(parts[1]), ["user_id", "hash"])
-    user_id, digest = stored[0], stored[1]
+    user_id, digest = api_keys.credentials(r, parts[1])
     if user_id is None or digest is None or not hmac.compare_digest(digest, _digest(parts[2])):
         raise Unauthenticated("invalid API key")
     return Principal(user_id=user_id, method="api_key", key_id=parts[1])

@@ -19,7 +19,6 @@ from core.ground.models import (
     ParticipantType,
     Permission,
     PostMessage,
-    Protocol,
     Session,
     Status,
 )
@@ -75,17 +74,7 @@ def check_rules(body: CreateDiscussion, participants: list[Participant]) -> dict
     """The rule fields to store, with `proxy_agent` resolved to an agent's id; 422 when they
     do not fit the protocol or the participants."""
     rules = body.rules()
-    moderators = [a for a in body.agents if a.moderator]
-    if moderators and body.protocol != Protocol.MODERATED:
-        raise Unprocessable("only a `moderated` discussion may have a moderator agent")
-    if len(moderators) > 1:
-        raise Unprocessable("at most one agent may be the moderator")
-    if body.require_approval and body.protocol != Protocol.MODERATED:
-        raise Unprocessable("require_approval applies to `moderated` discussions only")
-    if body.consensus is not None and body.protocol != Protocol.CONSENSUS:
-        raise Unprocessable("consensus settings apply to `consensus` discussions only")
-    if body.parallel_rounds and body.protocol not in (Protocol.ROUND_ROBIN, Protocol.CONSENSUS):
-        raise Unprocessable("parallel_rounds applies to round_robin and consensus only")
+    get_protocol(body.protocol).validate(body, participants)  # the protocol's own options
     if body.human_turn_policy == HumanTurnPolicy.PROXY or body.proxy_agent:
         if not body.proxy_agent:
             raise Unprocessable("human_turn_policy `proxy` needs proxy_agent")
@@ -107,7 +96,6 @@ def validate_template(svc: Services, body: CreateDiscussion) -> list[Participant
     Schedules and batches call it when they store a template, so a bad one fails at once.
     """
     settings = svc.settings
-    get_protocol(body.protocol)  # 422 for a protocol this build cannot run
     if not body.agents and not body.humans:
         raise Unprocessable("a discussion needs at least one agent or person")
     if len(body.agents) + len(body.humans) > settings.max_participants:
@@ -165,7 +153,7 @@ def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None =
             quotas.release_discussion(svc.store.r, owner, did)
         raise
     audit.record(svc.store.r, did, actor=owner or creator, action="discussion.created",
-                 details={"protocol": body.protocol.value, "participants": len(participants)})
+                 details={"protocol": body.protocol, "participants": len(participants)})
     svc.dispatch(did)
     return svc.store.session(did)
 

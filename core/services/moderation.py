@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from core.ground.clock import iso
 from core.ground.control_models import HeldMessage, ModerationBody
 from core.ground.errors import (
@@ -18,7 +16,7 @@ from core.ground.models import UNFINISHED, Message, Participant, Permission, Pro
 from core.services import access, lifecycle
 from core.services.auth import SYSTEM, Principal
 from core.services.context import PostResult, Services
-from core.storage import audit, keys, lua
+from core.storage import audit
 from core.storage.store import Commit, Snapshot, Store
 
 
@@ -95,13 +93,7 @@ def set_muted(store: Store, snap: Snapshot, pid: str, muted: bool, event: dict) 
     target = _target(snap, pid)
     if target.can(Permission.MODERATE):
         raise Conflict("a moderator cannot be muted")
-    did = snap.config.id
-    pipe = store.r.pipeline(transaction=True)
-    (pipe.sadd if muted else pipe.srem)(keys.muted(did), pid)
-    pipe.xadd(keys.events(did), {"type": "moderation",
-                                 "data": json.dumps({**event, "participant_id": pid})},
-              maxlen=store.events_maxlen, approximate=True)
-    pipe.execute()
+    store.set_muted(snap.config.id, pid, muted, {**event, "participant_id": pid})
 
 
 def hold(store: Store, did: str, message: Message, idempotency_key: str | None,
@@ -109,20 +101,11 @@ def hold(store: Store, did: str, message: Message, idempotency_key: str | None,
     """Keep a post aside until a moderator approves it; replays a retried idempotency key."""
     held_id = new_id("held")
     record = HeldMessage(held_id=held_id, message=message)
-    idem = keys.idempotency(did, "held:" + (idempotency_key or "-"))
-    res = store.r.eval(
-        lua.HOLD, 4, keys.state(did), keys.held(did), keys.events(did), idem,
-        held_id, message.model_dump_json(),
-        json.dumps({"held_id": held_id, "participant_id": message.participant_id}),
-        ttl_s if idempotency_key else 0, store.events_maxlen, record.model_dump_json(),
-    )
-    code = int(res[0])
-    if code == 0:
-        if res[1] == "gone":
-            raise DiscussionNotFound(f"discussion {did} not found")
-        raise Conflict(f"discussion {did} is {res[2]}")
-    if code == 2:
-        record = HeldMessage.model_validate_json(res[1])
+    replayed = store.hold(did, held_id, record.model_dump_json(), message.model_dump_json(),
+                          {"held_id": held_id, "participant_id": message.participant_id},
+                          idempotency_key, ttl_s)
+    if replayed is not None:
+        record = HeldMessage.model_validate_json(replayed)
         return PostResult(record.message, replayed=True, held_id=record.held_id)
     return PostResult(message, held_id=held_id)
 
@@ -131,7 +114,7 @@ def held_messages(store: Store, did: str) -> list[HeldMessage]:
     """Posts waiting for approval, oldest first."""
     if not store.exists(did):
         raise DiscussionNotFound(f"discussion {did} not found")
-    raw = store.r.hgetall(keys.held(did))
+    raw = store.held(did)
     items = [HeldMessage(held_id=k, message=Message.model_validate_json(v))
              for k, v in raw.items()]
     return sorted(items, key=lambda h: (h.message.timestamp, h.held_id))
@@ -140,7 +123,7 @@ def held_messages(store: Store, did: str) -> list[HeldMessage]:
 def review(svc: Services, snap: Snapshot, held_id: str, approve: bool, event: dict) -> None:
     """Approve (the message joins the transcript) or reject a held message, exactly once."""
     did, store = snap.config.id, svc.store
-    raw = store.r.eval(lua.TAKE_HELD, 1, keys.held(did), held_id)
+    raw = store.take_held(did, held_id)
     if not raw:
         raise NotFound(f"held message {held_id} not found (already reviewed?)")
     message = Message.model_validate_json(raw)
@@ -155,5 +138,5 @@ def review(svc: Services, snap: Snapshot, held_id: str, approve: bool, event: di
         else:
             store.commit(did, Commit(events=[("moderation", detail)], allowed_statuses=UNFINISHED))
     except Exception:
-        store.r.hset(keys.held(did), held_id, raw)  # not reviewed after all: keep it held
+        store.put_back_held(did, held_id, raw)  # not reviewed after all: keep it held
         raise

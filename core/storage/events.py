@@ -91,3 +91,41 @@ def stream_id_key(event_id: str) -> tuple[int, int]:
     """A stream id as a sortable pair, so ids compare numerically."""
     ms, _, seq = event_id.partition("-")
     return int(ms or 0), int(seq or 0)
+
+
+# ---------------------------------------------------------------- the stream hub's reads
+# One process-wide reader (api.hub) follows every watched discussion with one blocking XREAD
+# on a connection of its own; these take that client.
+
+
+def read_live(client: redis.Redis, positions: dict[str, str], *, count: int,
+              block_ms: int) -> list[tuple[str, list[Event]]]:
+    """Each discussion's events after its position (discussion id -> stream id), waiting up to
+    `block_ms` for the first; (discussion id, events) for those that have any."""
+    by_key = {keys.events(did): did for did in positions}
+    result = client.xread({k: positions[did] for k, did in by_key.items()}, count=count,
+                          block=block_ms)
+    return [(by_key[k], [decode_event(eid, fields) for eid, fields in entries])
+            for k, entries in result or []]
+
+
+def last_id(client: redis.Redis, discussion_id: str) -> str:
+    """The id of the discussion's newest event ("0-0" when it has none)."""
+    raw = client.xrevrange(keys.events(discussion_id), count=1)
+    return raw[0][0] if raw else "0-0"
+
+
+def which_exist(client: redis.Redis, discussion_ids: list[str]) -> list[bool]:
+    """Whether each discussion still exists (its state hash is there)."""
+    pipe = client.pipeline(transaction=False)
+    for did in discussion_ids:
+        pipe.exists(keys.state(did))
+    return [bool(found) for found in pipe.execute()]
+
+
+def stream_ends(client: redis.Redis, discussion_ids: list[str]) -> list[str | None]:
+    """The id of each discussion's last event (None: no stream), in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    for did in discussion_ids:
+        pipe.xrevrange(keys.events(did), count=1)
+    return [last[0][0] if last else None for last in pipe.execute()]

@@ -87,6 +87,8 @@ def parse_state(raw: dict[str, str]) -> DiscussionState:
         tokens_used=int(raw.get("tokens_used") or 0),
         outcome=json.loads(raw["outcome"]) if raw.get("outcome") else None,
         pstate=json.loads(raw["pstate"]) if raw.get("pstate") else {},
+        failures=int(raw.get("failures") or 0),
+        parallel=json.loads(raw["parallel"]) if raw.get("parallel") else None,
         updated_at=raw.get("updated_at") or None,
     )
 

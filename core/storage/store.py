@@ -24,6 +24,7 @@ from core.storage import keys
 from core.storage.batch_rows import BatchRows
 from core.storage.commits import TurnWrites
 from core.storage.events import EventStream, decode_event, stream_id_key
+from core.storage.held import HeldAndMuted
 from core.storage.records import (
     PARSED_CACHE,
     Commit,
@@ -38,7 +39,7 @@ __all__ = ["Commit", "CommitResult", "Snapshot", "Store", "decode_event", "parse
            "stream_id_key"]
 
 
-class Store(TurnWrites, EventStream):
+class Store(TurnWrites, EventStream, HeldAndMuted):
     """Discussion state in Redis, in the seed's key layout (see core.storage.keys)."""
 
     def __init__(self, client: redis.Redis, *, events_maxlen: int = 10_000,
@@ -243,6 +244,26 @@ class Store(TurnWrites, EventStream):
             mine = set(self.r.smembers(keys.user_discussions(user)))
             ids = [i for i in ids if i in mine]
         return ids
+
+    def inactive_ids(self) -> list[str]:
+        """Stored discussions not in the active set (finished, or their keys gone)."""
+        active = set(self.r.smembers(keys.ACTIVE))
+        return [d for d in self.r.zrange(keys.ALL, 0, -1) if d not in active]
+
+    def status_and_update(self, discussion_ids: list[str]) -> list[tuple[str | None, str | None]]:
+        """(status, updated_at) of each discussion; Nones for one that is gone."""
+        pipe = self.r.pipeline(transaction=False)
+        for did in discussion_ids:
+            pipe.hmget(keys.state(did), "status", "updated_at")
+        return [(st, upd) for st, upd in pipe.execute()] if discussion_ids else []
+
+    def forget(self, discussion_id: str) -> None:
+        """Drop an id whose keys are already gone from the listing index."""
+        self.r.zrem(keys.ALL, discussion_id)
+
+    def claim(self, key: str, interval_s: float) -> bool:
+        """True for the one caller per `interval_s` that sets the claim `key` first."""
+        return bool(self.r.set(key, "1", nx=True, px=int(interval_s * 1000)))
 
     def active_ids(self) -> list[str]:
         return list(self.r.smembers(keys.ACTIVE))

@@ -18,7 +18,7 @@ from celery import Celery, bootsteps, signals
 
 from core.ground import logs, metrics, task_names
 from core.ground.settings import Settings
-from core.operations import ops
+from core.storage import heartbeats
 from core.storage.redis_client import make_redis
 from workers import leases
 from workers.recovery import RecoverySweeper
@@ -54,7 +54,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 
         def once() -> None:
             try:
-                ops.heartbeat(self._redis, hostname, boot=leases.BOOT)  # type: ignore[arg-type]
+                heartbeats.heartbeat(self._redis, hostname, boot=leases.BOOT)  # type: ignore[arg-type]
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("heartbeat of %s failed: %s", hostname, exc)
 
@@ -75,7 +75,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
             self._thread.join(timeout=5)
         if self._redis is not None:
             try:
-                ops.worker_gone(self._redis, worker.hostname)
+                heartbeats.worker_gone(self._redis, worker.hostname)
             except (redis.ConnectionError, redis.TimeoutError):
                 pass  # the entry ages out by itself
             self._redis.close()
@@ -87,14 +87,14 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 def _stamp_enqueued(headers: dict[str, Any] | None = None, **_: Any) -> None:
     # The queue-age probe reads this from the oldest waiting message.
     if headers is not None:
-        headers.setdefault(ops.ENQUEUED_AT_HEADER, time.time())
+        headers.setdefault(heartbeats.ENQUEUED_AT_HEADER, time.time())
 
 
 def _protocol_of(task: Any, did: str) -> str:
     cached = _protocols.get(did)
     if cached is None:
         try:
-            cached = runtime_for(task.app).store.config(did).protocol.value
+            cached = runtime_for(task.app).store.config(did).protocol
         except Exception:  # noqa: BLE001 - a deleted discussion still gets counted
             cached = "unknown"
         _protocols[did] = cached

@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from api.extension import ext
 from core.ground import logs, metrics
 from core.ground.settings import Settings
-from core.operations.ops import OpsCollector
+from core.operations.monitoring import OpsCollector
 from core.storage.redis_client import make_redis
 
 REQUEST_ID_HEADER = "X-Request-ID"
