@@ -29,6 +29,8 @@ PINNED: dict[str, object] = {
     "ACTIVE": "discussions:active",
     "ALL": "discussions:all",
     "WORKER_HEARTBEATS": "workers:heartbeats",
+    "WORKER_BOOTS": "workers:boots",
+    "RECOVERY_SWEEP": "recovery:sweep",
     "SCHEDULES": "schedules:all",
     "SCHEDULES_NEXT": "schedules:next",
     "BATCHES": "batches:all",

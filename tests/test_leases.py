@@ -22,8 +22,7 @@ import redis
 from core.agents import AgentReply, Backends, TurnRequest
 from core.ground.models import Status
 from core.ground.settings import Settings
-from core.operations import ops
-from core.storage import keys
+from core.storage import heartbeats, keys
 from core.storage.leases import dead_owners, owner_id
 from core.storage.redis_client import make_redis
 from core.storage.store import Store
@@ -193,13 +192,13 @@ def test_the_sweep_frees_a_restarted_workers_old_leases_at_once(
     rt = Runtime(settings=settings, store=store, backends=Backends(settings),
                  enqueue=enqueued.append)
     did = _create(store, "disc_dead_owner")
-    ops.heartbeat(r, "w1@host", boot="boot-a")
+    heartbeats.heartbeat(r, "w1@host", boot="boot-a")
     old = owner_id("w1@host", "boot-a")
     assert store.acquire(did, 60_000, owner=old) is not None
     assert dead_owners(r, [old], settings.worker_heartbeat_ttl_s) == set()
     assert reconciler.sweep(rt).freed == [] and enqueued == []
     # The worker comes back under the same name: its previous boot's leases are dead.
-    ops.heartbeat(r, "w1@host", boot="boot-b")
+    heartbeats.heartbeat(r, "w1@host", boot="boot-b")
     assert dead_owners(r, [old], settings.worker_heartbeat_ttl_s) == {old}
     sweep = reconciler.sweep(rt)
     assert sweep.freed == [did] and sweep.orphans == [did] and enqueued == [did]
