@@ -53,6 +53,7 @@ def owner() -> str:
 
 
 RETRY_S = 0.25  # how often leases waiting to be released are retried while Redis is away
+IDLE_EXIT_S = 30.0  # a keeper thread with nothing to keep for this long ends
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OperationalError)
 
 
@@ -166,17 +167,30 @@ class LeaseKeeper:
     # ------------------------------------------------------------ the keeper's loop
 
     def _ensure_thread(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="lease-keeper",
                                                 daemon=True)
                 self._thread.start()
 
+    def _idle_exit(self, idle_since: float) -> bool:
+        """End the thread after IDLE_EXIT_S with nothing to do (the next hold starts one)."""
+        with self._lock:
+            if self._held or self._pending or self._unsent:
+                return False
+            if self.clock() - idle_since < IDLE_EXIT_S:
+                return False
+            self._thread = None
+            return True
+
     def _run(self) -> None:
         next_renewal = self.clock()
+        idle_since = self.clock()
         while True:
+            if self._held or self._pending or self._unsent:
+                idle_since = self.clock()
+            elif self._idle_exit(idle_since):
+                return
             busy = bool(self._pending or self._unsent)
             wait = RETRY_S if busy else max(0.0, next_renewal - self.clock())
             self._wake.wait(wait)
