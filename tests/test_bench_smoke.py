@@ -22,7 +22,7 @@ def test_bench_quick_prints_the_whole_table() -> None:
     lines = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
     body = {line.split("|")[1].strip() for line in lines[1:]}
     assert body == {"a engine", "b anchor", "b floor", "c I/O", "d fan-out", "e HTTP",
-                    "f Redis"}, proc.stdout
+                    "f Redis", "g WAIT"}, proc.stdout
     table = proc.stdout
     # Every discussion finished and every viewer got every frame, even in the tiny shapes.
     assert "not completed" not in table
