@@ -88,6 +88,7 @@ def create_app(
     app.register_api(schedules.bp)
     app.register_api(batches.bp)
     app.register_blueprint(ui.bp)
+    ui.register_docs_policy(app)
     sock = Sock(app)
     stream.register(sock)
     limits.limit_endpoint(app, limiter, "discussions.create_discussion",

@@ -28,6 +28,7 @@ from flask import request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
+from api import wsframes
 from api.auth import current
 from api.extension import ext
 from api.frames import CLOSE_RATE
@@ -48,6 +49,8 @@ def register(sock: Sock) -> None:
     def stream(ws: Any, discussion_id: str) -> None:
         orch = ext()
         principal = current()
+        # Every frame from here on goes out whole, within the send timeout (api/wsframes.py).
+        wsframes.guard(ws, orch.settings.ws_send_timeout_s)
         viewer = Viewer(ws, orch, discussion_id, principal)
         admitted = False
         metrics.ws_opened()
@@ -82,7 +85,12 @@ def register(sock: Sock) -> None:
 
 
 def _close(ws: Any, code: int, reason: str) -> None:
+    """Send the close frame; when even that cannot go out in time, end the connection."""
     try:
         ws.close(code, reason)
+    except TimeoutError:
+        framed = getattr(ws, "sock", None)
+        if isinstance(framed, wsframes.FrameSocket):
+            framed.abort()
     except Exception:  # noqa: BLE001 - already closed
         pass

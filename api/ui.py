@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, redirect, send_from_directory
+from flask import Blueprint, Flask, Response, redirect, request, send_from_directory
 
 from core.ground.errors import BadRequest
 
@@ -31,6 +31,27 @@ def _page(name: str) -> Any:
     )
     resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
+
+
+# The API docs pages (Swagger UI, ReDoc) run the packages' own bundled scripts, inline ones
+# included; nothing may load from elsewhere. ReDoc's sidebar asks a CDN for Redocly's logo:
+# `img-src` keeps that request from ever leaving the browser.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self'; frame-ancestors 'none'"
+)
+DOCS_ENDPOINTS = ("redoc.", "swagger.")
+
+
+def register_docs_policy(app: Flask) -> None:
+    """Give the API docs pages a policy that keeps them offline."""
+
+    @app.after_request
+    def _docs_policy(resp: Response) -> Response:
+        if (request.endpoint or "").startswith(DOCS_ENDPOINTS):
+            resp.headers.setdefault("Content-Security-Policy", DOCS_POLICY)
+        return resp
 
 
 @bp.get("")

@@ -52,7 +52,7 @@ class Viewer(FrameHandler):
         with self.send_lock:
             try:
                 self.ws.send(text)
-            except TimeoutError:
+            except (TimeoutError, BrokenPipeError):
                 # The viewer stopped reading and the socket buffer stayed full: drop it.
                 raise SlowViewer() from None
         metrics.ws_frame("out")
@@ -64,7 +64,7 @@ class Viewer(FrameHandler):
                 return  # already sent in the backlog
             try:
                 self.ws.send(self.orch.hub.frame(event))  # encoded once per process
-            except TimeoutError:
+            except (TimeoutError, BrokenPipeError):
                 raise SlowViewer() from None
             metrics.ws_frame("out")
             self.last_sent = key
@@ -76,7 +76,6 @@ class Viewer(FrameHandler):
         except DiscussionNotFound:
             self.ws.close(CLOSE_NOT_FOUND, "discussion not found")
             return
-        _bound_sends(self.ws, self.orch.settings.ws_send_timeout_s)
         self.sub = self.orch.hub.subscribe(self.did, self.orch.redis)
         try:
             if last_event_id:
@@ -196,14 +195,3 @@ class Viewer(FrameHandler):
 
 class SlowViewer(Exception):
     """The viewer fell too far behind (its queue overflowed or a send timed out)."""
-
-
-def _bound_sends(ws: Any, timeout_s: float) -> None:
-    """Make a send to a viewer that stopped reading fail after `timeout_s` instead of hanging.
-
-    The WebSocket layer's reader waits with a selector before each recv, so a socket timeout
-    only ever fires on sends.
-    """
-    sock = getattr(ws, "sock", None)
-    if sock is not None:
-        sock.settimeout(timeout_s)

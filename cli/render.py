@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from typing import Any
 
 import click
@@ -11,6 +13,36 @@ STATUS_COLORS = {"active": "blue", "waiting_for_human": "yellow", "paused": "mag
                  "completed": "green", "cancelled": "red", "failed": "red", "pending": "white"}
 _SPEAKER_COLORS = ("cyan", "magenta", "blue", "yellow", "green", "bright_cyan",
                    "bright_magenta", "bright_blue")
+
+
+def local_time(iso: str | None, *, with_date: bool = False) -> str:
+    """A UTC ISO 8601 timestamp in this machine's local time (`14:03:22`), or as given when it
+    cannot be read."""
+    if not iso:
+        return ""
+    try:
+        at = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return iso
+    return at.strftime("%Y-%m-%d %H:%M:%S %Z" if with_date else "%H:%M:%S")
+
+
+def countdown(iso: str, now: float | None = None) -> str:
+    """What is left until `iso`: `4:32 left`, `1:02:05 left`, or `passed`."""
+    try:
+        at = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return ""
+    left = int(-(-(at - (time.time() if now is None else now)) // 1))  # whole seconds, up
+    if left <= 0:
+        return "passed"
+    h, m, sec = left // 3600, left % 3600 // 60, left % 60
+    return (f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}") + " left"
+
+
+def deadline(iso: str, now: float | None = None) -> str:
+    """`until 14:03:22 (4:32 left)`, in local time."""
+    return f"until {local_time(iso)} ({countdown(iso, now)})"
 
 
 def kind(participant_type: str | None) -> str:
@@ -38,7 +70,8 @@ def message(m: dict[str, Any], people: dict[str, dict[str, Any]]) -> str:
 
 
 def status_line(s: dict[str, Any], people: dict[str, dict[str, Any]],
-                speaking: str | None = None, conn: str = "live", draft: str = "") -> str:
+                speaking: str | None = None, conn: str = "live", draft: str = "",
+                now: float | None = None) -> str:
     """One line: status, round, message count, who is awaited, connection."""
     status = s.get("status", "?")
     parts = [click.style(status.replace("_", " "), fg=STATUS_COLORS.get(status, "white"),
@@ -48,7 +81,7 @@ def status_line(s: dict[str, Any], people: dict[str, dict[str, Any]],
     if status == "waiting_for_human" and s.get("waiting_for"):
         who = people.get(s["waiting_for"], {}).get("name", s["waiting_for"])
         until = s.get("wait_deadline") or s.get("deadline")
-        parts.append(f"waiting for {who}" + (f" until {until}" if until else ""))
+        parts.append(f"waiting for {who}" + (f" {deadline(until, now)}" if until else ""))
     elif speaking and status == "active":
         parts.append(f"{speaking}: …{draft}" if draft else f"{speaking} is speaking")
     if status in TERMINAL and s.get("stop_reason"):
@@ -63,7 +96,8 @@ def status_line(s: dict[str, Any], people: dict[str, dict[str, Any]],
 def summary(s: dict[str, Any]) -> str:
     """The `show` view of a session."""
     lines = [click.style(s["topic"], bold=True),
-             f"id: {s['id']}   protocol: {s['protocol']}   created: {s['created_at']}",
+             f"id: {s['id']}   protocol: {s['protocol']}   "
+             f"created: {local_time(s['created_at'], with_date=True)}",
              "status: " + status_line(s, {p["participant_id"]: p for p in s["participants"]},
                                       conn=""),
              "participants:"]

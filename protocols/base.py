@@ -26,6 +26,15 @@ from core.ground.models import (
     StopReason,
 )
 
+# The provider of an agent whose turns the caller's own system posts (over REST or WebSocket).
+EXTERNAL = "external"
+
+
+def posts_itself(p: Participant) -> bool:
+    """People and external agents: their turns are posted, never called; the engine waits."""
+    return not p.is_agent or p.provider == EXTERNAL
+
+
 # Create-body options that only some protocols take: each protocol lists the ones it takes in
 # `options`, and the base refuses the others (so a new protocol states what it accepts).
 OPTIONS = {
@@ -47,10 +56,17 @@ class View:
     muted: frozenset[str] = frozenset()
     # Wall-clock time (epoch seconds) for the deadline check; None skips it.
     now: float | None = None
+    # Free-form: agent turns allowed per new post once people take part (a setting).
+    agent_turns_per_post: int = 3
 
     @property
     def agents(self) -> list[Participant]:
         return [p for p in self.participants if p.is_agent]
+
+    @property
+    def called(self) -> list[Participant]:
+        """The agents the engine calls (every agent but the external ones), in listed order."""
+        return [p for p in self.participants if not posts_itself(p)]
 
     @property
     def writers(self) -> list[Participant]:
@@ -214,14 +230,18 @@ class BaseProtocol:
         so backends that can return structured output do; empty for a plain turn."""
         return {}
 
-    def after_choice(self, view: View, action: Choose, content: str | None
+    def after_choice(self, view: View, action: Choose, content: str | None,
+                     decision: dict[str, Any] | None = None
                      ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The protocol state after an orchestration call (`Choose`) answered `content`
-        (None when the call failed), and the event that records it."""
+        (None when the call failed; `decision` is its structured answer when the backend gave
+        one), and the event that records it."""
         raise NotImplementedError(f"{self.name} does not make orchestration calls")
 
-    def message_metadata(self, view: View, speaker: Participant, content: str) -> dict[str, Any]:
-        """Extra metadata the protocol reads from an agent's reply (e.g. a parsed vote)."""
+    def message_metadata(self, view: View, speaker: Participant, content: str,
+                         decision: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Extra metadata the protocol reads from an agent's reply (e.g. its vote); `decision`
+        is the structured answer when the backend returned one."""
         return {}
 
     def may_post(self, view: View, participant: Participant) -> str | None:

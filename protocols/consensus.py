@@ -26,6 +26,7 @@ from core.ground.models import (
     Vote,
 )
 from protocols.base import Action, BaseProtocol, View, turn_owner
+from protocols.decisions import STRUCTURED, TEXT, UNPARSED, structured_vote, vote_task
 from protocols.round_robin import select_in_order, turn_order
 
 _VOTE = re.compile(r"\bvote\s*[:=]\s*[*_`\"']*\s*(yes|no|abstain)\b", re.IGNORECASE)
@@ -54,6 +55,8 @@ class ConsensusState(BaseModel):
     """`pstate` of a consensus discussion: ballots per round (round -> voter -> vote)."""
 
     ballots: dict[str, dict[str, Vote]] = Field(default_factory=dict)
+    # How agents' ballots were read: structured, text (`VOTE:` line) or unparsed.
+    sources: dict[str, int] = Field(default_factory=dict)
 
 
 def tally(round_no: int, ballots: dict[str, Vote], voters: list[str]) -> Tally:
@@ -109,8 +112,9 @@ class Consensus(BaseProtocol):
     options: ClassVar[frozenset[str]] = frozenset({"consensus", "parallel_rounds"})
 
     def task(self, view: View, speaker: Participant) -> dict[str, Any]:
-        """A ballot: backends that support structured output return the vote as data."""
-        return {"kind": "vote", "proposal": self.proposal(view)}
+        """A ballot: backends that support structured output return the vote as data
+        (protocols.decisions: its JSON schema, and how an answer reads in the transcript)."""
+        return vote_task(self.proposal(view))
 
     @staticmethod
     def rules(view: View) -> ConsensusRules:
@@ -127,7 +131,8 @@ class Consensus(BaseProtocol):
 
     def _state(self, view: View) -> ConsensusState:
         return ConsensusState.model_validate(
-            {"ballots": view.pstate.get("ballots", {})}
+            {"ballots": view.pstate.get("ballots", {}),
+             "sources": view.pstate.get("ballot_sources", {})}
         )
 
     def tallies(self, view: View, *, complete_only: bool = False) -> list[Tally]:
@@ -160,6 +165,7 @@ class Consensus(BaseProtocol):
         tallies = self.tallies(view)
         last = last or (tallies[-1] if tallies else None)
         rules = self.rules(view)
+        sources = self._state(view).sources
         return {
             "decision": decision.value,
             "proposal": self.proposal(view),
@@ -168,6 +174,9 @@ class Consensus(BaseProtocol):
             "rounds": self.rounds_done(view),
             "tally": [t.model_dump(mode="json") for t in tallies],
             "dissenting": dissenting(last, decision) if last else [],
+            # Agents' ballots by how they were read; unparsed ones counted as abstentions.
+            "ballot_sources": {k: sources.get(k, 0) for k in (STRUCTURED, TEXT, UNPARSED)},
+            "unparsed_ballots": sources.get(UNPARSED, 0),
         }
 
     def select(self, view: View) -> Action:
@@ -181,11 +190,15 @@ class Consensus(BaseProtocol):
                    message_type: MessageType = MessageType.TEXT) -> bool:
         return message_type == MessageType.VOTE and super().takes_turn(view, author)
 
-    def message_metadata(self, view: View, speaker: Participant, content: str) -> dict[str, Any]:
-        vote = parse_vote(content)
-        meta: dict[str, Any] = {"vote": (vote or Vote.ABSTAIN).value}
+    def message_metadata(self, view: View, speaker: Participant, content: str,
+                         decision: dict[str, Any] | None = None) -> dict[str, Any]:
+        vote, source = structured_vote(decision), STRUCTURED
         if vote is None:
-            meta["vote_unparsed"] = True  # no `VOTE:` line: recorded as an abstention
+            vote, source = parse_vote(content), TEXT
+        meta: dict[str, Any] = {"vote": (vote or Vote.ABSTAIN).value,
+                                "vote_source": source if vote else UNPARSED}
+        if vote is None:
+            meta["vote_unparsed"] = True  # neither data nor a `VOTE:` line: an abstention
         return meta
 
     def after_message(self, view: View, message: Message) -> dict[str, Any]:
@@ -194,7 +207,13 @@ class Consensus(BaseProtocol):
             return view.pstate
         ballots = {r: dict(b) for r, b in view.pstate.get("ballots", {}).items()}
         ballots.setdefault(str(message.round), {})[turn_owner(message)] = raw
-        return {**view.pstate, "ballots": ballots}
+        pstate = {**view.pstate, "ballots": ballots}
+        source = message.metadata.get("vote_source")
+        if source in (STRUCTURED, TEXT, UNPARSED):
+            sources = dict(view.pstate.get("ballot_sources", {}))
+            sources[source] = int(sources.get(source, 0)) + 1
+            pstate["ballot_sources"] = sources
+        return pstate
 
     def instructions(self, view: View, speaker: Participant) -> str:
         rounds = self.tallies(view, complete_only=True)
@@ -206,5 +225,6 @@ class Consensus(BaseProtocol):
         if rounds:
             t = rounds[-1]
             lines.append(f"Last round's tally: {t.yes} yes, {t.no} no, {t.abstain} abstain.")
-        lines.append("End your reply with one line `VOTE: yes`, `VOTE: no` or `VOTE: abstain`.")
+        lines.append("End your reply with one line `VOTE: yes`, `VOTE: no` or `VOTE: abstain` "
+                     "(or answer in the ballot's structured form when asked for it).")
         return "\n".join(lines)

@@ -102,7 +102,8 @@ class Debate(BaseProtocol):
         return {"kind": "choice", "label": "VERDICT", "options": list(SIDES),
                 "question": f"Does the motion stand: {view.config.topic}?"}
 
-    def message_metadata(self, view: View, speaker: Participant, content: str) -> dict[str, Any]:
+    def message_metadata(self, view: View, speaker: Participant, content: str,
+                         decision: dict[str, Any] | None = None) -> dict[str, Any]:
         if role_of(speaker) == JUDGE:
             verdict = parse_verdict(content)
             return {"verdict": verdict} if verdict else {"verdict_unparsed": True}

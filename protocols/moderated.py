@@ -34,8 +34,10 @@ from protocols.base import (
     Speak,
     View,
     WaitForHuman,
+    posts_itself,
     turn_owner,
 )
+from protocols.decisions import STRUCTURED, TEXT, choice_task, structured_choice
 
 END = "END"
 
@@ -100,8 +102,8 @@ class Moderated(BaseProtocol):
     def candidates(self, view: View) -> list[Participant]:
         """Agents that may speak now, least recently spoken first (never-spoken first)."""
         last = self._pstate(view).last_spoke
-        agents = [p for p in self.speakers(view) if p.is_agent and p.participant_id not in
-                  view.muted]
+        agents = [p for p in self.speakers(view) if not posts_itself(p) and p.participant_id
+                  not in view.muted]
         order = {p.participant_id: i for i, p in enumerate(agents)}
         return sorted(agents, key=lambda p: (last.get(p.participant_id, -1),
                                              order[p.participant_id]))
@@ -128,7 +130,7 @@ class Moderated(BaseProtocol):
         if holder is not None:
             p = view.participant(holder)
             if p is not None and holder not in view.muted:
-                if p.is_agent:
+                if not posts_itself(p):
                     return Speak(holder, round_no)
                 return WaitForHuman(holder, round_no)
         candidates = self.candidates(view)
@@ -142,24 +144,31 @@ class Moderated(BaseProtocol):
                 instructions=(f"You moderate this discussion. Choose who speaks next among: "
                               f"{names}. Reply with one line `NEXT: <name>`, or `END` when the "
                               "discussion has reached its goal."),
-                task={"kind": "choose_speaker", "candidates": [p.name for p in candidates]})
+                task=choice_task([p.name for p in candidates], END))
         return Speak(candidates[0].participant_id, round_no)
 
-    def after_choice(self, view: View, action: Choose, content: str | None
+    def after_choice(self, view: View, action: Choose, content: str | None,
+                     decision: dict[str, Any] | None = None
                      ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Record the moderator agent's pick (or its END) for this turn in `pstate.choice`."""
+        """Record the moderator agent's pick (or its END) for this turn in `pstate.choice`:
+        from its structured answer when there is one, else from its `NEXT:` line; how it was
+        read goes on the event, the choice and the chosen speaker's message."""
         candidates = [p for pid in action.candidates if (p := view.participant(pid))]
         event: dict[str, Any] = {"action": "floor", "by": action.moderator_id, "auto": True}
-        picked = parse_choice(content, candidates) if content is not None else None
+        picked, source = structured_choice(decision, candidates, END), STRUCTURED
+        if picked is None:
+            picked = parse_choice(content, candidates) if content is not None else None
+            source = TEXT
         if picked is None:
             # An unusable answer or a failed call: the least recent speaker keeps things moving.
-            picked = candidates[0].participant_id
+            picked, source = candidates[0].participant_id, "fallback"
             event["fallback"] = True
+        event["choice_source"] = source
         if picked == END:
-            choice: dict[str, Any] = {"turn": view.state.turn, "end": True}
+            choice: dict[str, Any] = {"turn": view.state.turn, "end": True, "source": source}
             event["action"] = "end"
         else:
-            choice = {"turn": view.state.turn, "participant_id": picked}
+            choice = {"turn": view.state.turn, "participant_id": picked, "source": source}
             event["participant_id"] = picked
         return {**view.pstate, "choice": choice}, event
 
@@ -174,6 +183,15 @@ class Moderated(BaseProtocol):
 
     def after_message(self, view: View, message: Message) -> dict[str, Any]:
         return self._mark(view, turn_owner(message))
+
+    def message_metadata(self, view: View, speaker: Participant, content: str,
+                         decision: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A speaker the moderator agent chose says how that choice was read."""
+        choice = self._pstate(view).choice
+        if (choice and choice.get("turn") == view.state.turn and choice.get("source")
+                and choice.get("participant_id") == speaker.participant_id):
+            return {"chosen_by": "moderator_agent", "choice_source": choice["source"]}
+        return {}
 
     def after_skip(self, view: View, participant_id: str) -> dict[str, Any]:
         return self._mark(view, participant_id)

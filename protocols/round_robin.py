@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import ClassVar
 
 from core.ground.models import Participant, Protocol
-from protocols.base import Action, BaseProtocol, Speak, SpeakAll, View, WaitForHuman
+from protocols.base import Action, BaseProtocol, Speak, SpeakAll, View, WaitForHuman, posts_itself
 
 
 def turn_order(view: View) -> list[Participant]:
-    """Agents and writing people in listed order; with `parallel_rounds` the agents come first,
-    so their simultaneous answers fill consecutive turns and the people follow."""
+    """Agents and writing people in listed order; with `parallel_rounds` the called agents come
+    first, so their simultaneous answers fill consecutive turns, and the others follow."""
     writers = view.writers
     if view.config.parallel_rounds:
-        return [p for p in writers if p.is_agent] + [p for p in writers if not p.is_agent]
+        return ([p for p in writers if not posts_itself(p)]
+                + [p for p in writers if posts_itself(p)])
     return writers
 
 
@@ -23,12 +24,12 @@ def select_in_order(view: View, order: list[Participant]) -> Action:
     index = turn % len(order)
     speaker = order[index]
     round_no = turn // len(order) + 1
-    if not speaker.is_agent:
+    if posts_itself(speaker):  # a person or an external agent: wait for their post
         return WaitForHuman(speaker.participant_id, round_no)
     if view.config.parallel_rounds:
         batch: list[str] = []
         for p in order[index:]:
-            if not p.is_agent:
+            if posts_itself(p):
                 break
             batch.append(p.participant_id)
         return SpeakAll(tuple(batch), round_no)
@@ -47,11 +48,13 @@ class RoundRobin(BaseProtocol):
         return turn_order(view)
 
     def may_post(self, view: View, participant: Participant) -> str | None:
+        # A post as an agent follows the rules of a person's post: only on its own turn.
         refusal = super().may_post(view, participant)
-        if refusal or participant.is_agent:
+        if refusal:
             return refusal
         if not self.takes_turn(view, participant):
-            return "not your turn: round-robin people post when the discussion waits for them"
+            return ("not your turn: in round-robin a participant posts when the discussion "
+                    "waits for them")
         return None
 
     def select(self, view: View) -> Action:

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
 from refplatform import create_app
 from refplatform.faults import MODES, Faults
@@ -35,7 +35,15 @@ def main() -> None:
                     chunk_delay_ms=a.chunk_delay_ms)
     logging.basicConfig(level=logging.INFO)
     print(f"Reference Execution Platform on http://{a.host}:{a.port} with {faults}")
-    run_simple(a.host, a.port, create_app(faults, seed=a.seed), threaded=True)
+    # A threaded server of its own, without run_simple's development-server banner: this is a
+    # stand-in for a real platform, run on loopback by the run command.
+    server = make_server(a.host, a.port, create_app(faults, seed=a.seed), threaded=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ def register_routes(app: Flask, state: PlatformState, sleep: Callable[[float], N
             return fault
         persona = agent.config.get("persona") or agent.config.get("name") or "agent"
         content = "" if mode == "empty" else replies.reply_text(persona, messages,
-                                                                 body.get("turn"))
+                                                                 body.get("turn"), agent_id)
         usage = replies.usage(messages, content)
         model = agent.config.get("model") or "reference-sim"
         if body.get("stream"):
@@ -136,7 +136,17 @@ def register_routes(app: Flask, state: PlatformState, sleep: Callable[[float], N
                        if isinstance(m, dict) and m.get("role") == "system"), "")
         persona = str(system).split("Your persona: ", 1)[-1].split(".", 1)[0] if (
             "Your persona: " in str(system)) else model
-        content = "" if mode == "empty" else replies.reply_text(persona, messages, key)
+        schema = replies.json_schema(body.get("response_format"))
+        if model.startswith(replies.PROSE_PREFIX):
+            # A model without structured output: refuses a JSON schema, answers in prose.
+            if schema is not None:
+                return _error(400, "response_format json_schema is not supported")
+            content = replies.PROSE
+        elif schema is not None:
+            content = json.dumps(replies.structured(schema, persona, messages, key))
+        else:
+            content = replies.reply_text(persona, messages, key)
+        content = "" if mode == "empty" else content
         usage = replies.usage(messages, content)
         created = int(time.time())
         if body.get("stream"):

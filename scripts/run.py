@@ -1,8 +1,10 @@
-"""Run the whole service locally: Redis (embedded when none answers), every Procfile role, a demo.
+"""Run the whole service locally: Redis, every Procfile role, a demo discussion.
 
 `python -m scripts.run [--no-demo] [--roles web,worker]` reads the Procfile (the one source of
-truth for process roles), starts each role with the venv's binaries on PATH, waits for /health,
-creates a demo discussion of simulated agents and prints where to watch it. Ctrl-C stops all.
+truth for process roles), checks its Redis and ports (scripts/run_setup.py: a wrong REDIS_URL or
+a busy port fails at once, before anything starts), starts a Redis of its own unless REDIS_URL
+names one, starts each role with the venv's binaries on PATH, waits for /health, creates a demo
+discussion and prints every address. Ctrl-C stops all and says what it stopped.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import requests
 from core.ground.settings import Settings
 from core.services.auth import create_api_key
 from core.storage.redis_client import make_redis
-from scripts import embedded_redis
+from scripts import run_setup as setup
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,44 +50,6 @@ def procfile_roles(path: Path) -> dict[str, str]:
     return roles
 
 
-def ensure_redis(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes] | None:
-    """Use REDIS_URL when set; else the default Redis if it answers; else start an embedded one."""
-    if os.environ.get("REDIS_URL"):
-        print(f"* Redis: {env['REDIS_URL']} (from REDIS_URL)")
-        return None
-    settings = Settings()
-    if settings.redis_url != Settings.model_fields["redis_url"].default:
-        print(f"* Redis: {settings.redis_url} (from .env)")
-        return None
-    default = "redis://localhost:6379"
-    if embedded_redis.answers(default):
-        env["REDIS_URL"] = default
-        print(f"* Redis: {default} (answering on the default address)")
-        return None
-    port = 6379 if _port_free(6379) else embedded_redis.free_port()
-    proc = embedded_redis.start(port, workdir / "redis", appendonly=True)
-    env["REDIS_URL"] = f"redis://127.0.0.1:{port}"
-    print(f"* Redis: embedded redis-server on 127.0.0.1:{port} (data in {workdir / 'redis'})")
-    return proc
-
-
-def _reference_platform(env: dict[str, str]) -> None:
-    """Point web and worker at the reference Execution Platform this run starts."""
-    port = int(env.get("EXECUTION_PLATFORM_PORT") or 8000)
-    if not _port_free(port):
-        port = embedded_redis.free_port()
-    env["EXECUTION_PLATFORM_PORT"] = str(port)
-    env["EXECUTION_PLATFORM_URL"] = f"http://127.0.0.1:{port}"
-    print(f"* Execution Platform: reference server on {env['EXECUTION_PLATFORM_URL']}")
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-demo", action="store_true", help="do not create a demo discussion")
@@ -101,31 +65,54 @@ def main() -> int:
     env = {**os.environ}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PYTHONUNBUFFERED", "1")
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    redis_proc = ensure_redis(env, workdir)
-    headers = _auth_mode(env)
-    port = int(env.get("SERVICE_PORT") or Settings().service_port)
-    env["SERVICE_PORT"] = str(port)
     roles = procfile_roles(ROOT / "Procfile")
     wanted = [r for r in args.roles.split(",") if r] or list(roles)
-    if "platform" in wanted:
-        if env.get("EXECUTION_PLATFORM_URL"):
-            wanted.remove("platform")  # a real platform is configured: do not start ours
-        else:
-            _reference_platform(env)
+    unknown = [r for r in wanted if r not in roles]
+    if unknown:
+        raise setup.SetupError(f"unknown role {', '.join(unknown)}; the Procfile has "
+                               f"{', '.join(roles)}")
+    if "platform" in wanted and (env.get("EXECUTION_PLATFORM_URL")
+                                 or "execution_platform_url" in Settings().model_fields_set):
+        wanted.remove("platform")  # a real platform is configured: do not start ours
+    # Everything that can fail is checked before anything starts or is written.
+    lock = setup.lock_checkout(workdir)  # noqa: F841 - held until this process exits
+    redis_url = setup.configured_redis(env)
+    if redis_url:
+        setup.check_redis(redis_url)
+        env["REDIS_URL"] = redis_url
+    notes = setup.choose_ports(env, wanted)
+    setup.checkout_paths(env, workdir)
+    stopped: list[str] = []
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    redis_proc = None
     try:
+        if redis_url:
+            print(f"* Redis: {redis_url} (from REDIS_URL)")
+        else:
+            redis_proc = setup.start_redis(env, workdir)
+            procs_note = f"data in {workdir / 'redis'}"
+            print(f"* Redis: embedded redis-server at {env['REDIS_URL']} ({procs_note})")
+        demo_mode = setup.demo_mode(env)
+        headers = _auth(env, demo_mode)
+        if "platform" in wanted:
+            env["EXECUTION_PLATFORM_URL"] = (
+                f"http://{setup.LOOPBACK}:{env['EXECUTION_PLATFORM_PORT']}")
+        for note in notes:
+            print(f"* {note}")
         for role in wanted:
             log = open(workdir / f"{role}.log", "ab")  # noqa: SIM115 - lives as long as the child
             procs[role] = subprocess.Popen(["bash", "-c", f"exec {roles[role]}"], cwd=ROOT,
                                            env=env, stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True)
             print(f"* {role}: started (log: .run/{role}.log)")
+        port = int(env.get("SERVICE_PORT") or 5000)
         base = f"http://127.0.0.1:{port}"
-        _wait_healthy(base, procs)
+        if "web" in procs:
+            _wait_healthy(base, procs, "web")
         if "platform" in procs:
-            _wait_healthy(env["EXECUTION_PLATFORM_URL"], procs)
-        print(f"\nService: {base}   API docs: {base}/docs   ReDoc: {base}/redoc")
-        if not args.no_demo:
+            _wait_healthy(env["EXECUTION_PLATFORM_URL"], procs, "platform")
+        _addresses(env, base, procs, headers)
+        if not args.no_demo and "web" in procs:
             did = _demo(base, on_platform="platform" in procs, headers=headers)
             if args.exit_after_demo:
                 return _wait_demo(base, did, headers)
@@ -139,47 +126,80 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for proc in procs.values():
-            _stop(proc)
-        if redis_proc is not None:
-            _stop(redis_proc)
+        if procs or redis_proc is not None:
+            print("\nStopping everything started here…")
+        for role, proc in procs.items():
+            if _stop(proc):
+                stopped.append(role)
+        if redis_proc is not None and _stop(redis_proc):
+            stopped.append(f"the embedded Redis (data kept in {workdir / 'redis'})")
+        if stopped:
+            print(f"\nStopped: {', '.join(stopped)}.")
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _wait_healthy(base: str, procs: dict[str, subprocess.Popen[bytes]]) -> None:
+def _wait_healthy(base: str, procs: dict[str, subprocess.Popen[bytes]], role: str) -> None:
+    """Wait for `role`'s /health; its own process exiting ends the wait at once."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        proc = procs[role]
+        if proc.poll() is not None:
+            tail = _tail(ROOT / ".run" / f"{role}.log")
+            raise setup.SetupError(f"the {role} process exited with {proc.returncode}; "
+                                   f"last lines of .run/{role}.log:\n{tail}")
         try:
             if requests.get(f"{base}/health", timeout=2).status_code == 200:
                 return
         except requests.RequestException:
             pass
-        web = procs.get("web")
-        if web is not None and web.poll() is not None:
-            raise SystemExit("the web process exited; see .run/web.log")
         time.sleep(0.5)
-    raise SystemExit("the service did not become healthy within 60 s; see .run/*.log")
+    raise setup.SetupError(f"{role} did not answer {base}/health within 60 s; see "
+                           f".run/{role}.log")
 
 
-def _auth_mode(env: dict[str, str]) -> dict[str, str]:
-    """The demo runs with authentication off on loopback unless AUTH_ENABLED is configured; with
-    it on, a key for user `demo` is made and printed. The headers the demo requests carry."""
-    settings = Settings(redis_url=env["REDIS_URL"]) if env.get("REDIS_URL") else Settings()
-    if "auth_enabled" not in settings.model_fields_set:
-        env["AUTH_ENABLED"] = "false"
-        env.setdefault("SERVICE_HOST", "127.0.0.1")
-        print("* Authentication: off, serving loopback only (AUTH_ENABLED=true turns it on; "
-              "docs/security.md)")
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _auth(env: dict[str, str], demo_mode: bool) -> dict[str, str]:
+    """The headers the demo requests carry: none in the demo mode; else a key for user `demo`,
+    made in this run's Redis and printed."""
+    if demo_mode:
+        print("* Mode: demo (authentication off, every role on 127.0.0.1; AUTH_ENABLED=true "
+              "turns authentication on; docs/security.md)")
         return {}
+    settings = Settings(redis_url=env["REDIS_URL"])
     if not settings.auth_enabled:
         print("* Authentication: off (AUTH_ENABLED=false)")
         return {}
     key = create_api_key(make_redis(settings), settings, "demo", "scripts/run.py")
     print(f"* Authentication: on; an API key for user `demo`: {key}")
     return {"Authorization": f"Bearer {key}"}
+
+
+def _addresses(env: dict[str, str], base: str, procs: dict[str, subprocess.Popen[bytes]],
+               headers: dict[str, str]) -> None:
+    """Where everything this run started can be reached."""
+    print(f"\nService:   {base}   API docs: {base}/docs   ReDoc: {base}/redoc")
+    if "flower" in procs:
+        print(f"Flower:    http://{env.get('FLOWER_HOST') or '127.0.0.1'}:{env['FLOWER_PORT']}")
+    if "worker" in procs:
+        print(f"Worker metrics: http://127.0.0.1:{env['WORKER_METRICS_PORT']}/metrics")
+    if "platform" in procs:
+        print(f"Execution Platform (reference): {env['EXECUTION_PLATFORM_URL']}")
+    print(f"Redis:     {env['REDIS_URL']}")
+    venv_bin = Path(sys.executable).parent
+    print(f"API keys:  REDIS_URL={env['REDIS_URL']} {venv_bin}/orchestrator-admin keys create "
+          "--user alice")
+    token = headers.get("Authorization", "").removeprefix("Bearer ")
+    print(f"CLI:       {venv_bin}/orchestrator --url {base}"
+          + (f" --token {token}" if token else "") + " list")
 
 
 def _demo(base: str, on_platform: bool = False, headers: dict[str, str] | None = None) -> str:
@@ -196,7 +216,10 @@ def _demo(base: str, on_platform: bool = False, headers: dict[str, str] | None =
     kind = "Execution Platform" if on_platform else "simulated"
     print(f"\nDemo discussion {did} is running ({len(DEMO['agents'])} {kind} agents, "
           f"{DEMO['max_rounds']} rounds):")
-    print(f"  watch the page:  {base}/ui/discussions/{did}")
+    token = (headers or {}).get("Authorization", "").removeprefix("Bearer ")
+    # The page keeps a #token= for its tab and takes it out of the address bar (never sent).
+    print(f"  watch the page:  {base}/ui/discussions/{did}" + (f"#token={token}" if token
+                                                                else ""))
     auth = "".join(f" -H '{k}: {v}'" for k, v in (headers or {}).items())
     print(f"  session:         curl{auth} {base}/v1/discussions/{did}")
     print(f"  transcript:      curl{auth} '{base}/v1/discussions/{did}/messages?limit=50'")
@@ -217,9 +240,10 @@ def _wait_demo(base: str, did: str, headers: dict[str, str] | None = None) -> in
     return 1
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[bytes]) -> bool:
+    """Stop a child and its process group; whether it was still running."""
     if proc.poll() is not None:
-        return
+        return False
     try:
         os.killpg(proc.pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
@@ -228,6 +252,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+    return True
 
 
 if __name__ == "__main__":

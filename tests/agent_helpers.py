@@ -70,7 +70,7 @@ def participant(provider: str, *, model: str | None = "ref-model", instance_id: 
 def turn_request(agent: Participant, *, turn: int = 0, deadline_s: float = 5.0,
                  on_delta: Any = None, did: str = "disc_t") -> TurnRequest:
     messages = [{"role": "system", "content": "You are Tester."},
-                {"role": "user", "content": "<transcript>\n[1] A (agent): hello\n</transcript>"}]
+                {"role": "user", "content": "<transcript>\n[1] Ann (agent): hello\n</transcript>"}]
     return TurnRequest(discussion_id=did, turn=turn, round=1, agent=agent, topic="t",
                        instructions="", messages=messages, transcript=[], deadline_s=deadline_s,
                        on_delta=on_delta)

@@ -103,7 +103,9 @@ def dispatched() -> Dispatched:
 def app(settings: Settings, r: redis.Redis, dispatched: Dispatched):
     from api import create_app
 
-    return create_app({"TESTING": True}, settings=settings, redis_client=r, dispatch=dispatched)
+    app = create_app({"TESTING": True}, settings=settings, redis_client=r, dispatch=dispatched)
+    yield app
+    app.extensions["orchestrator"].hub.stop()  # its reader thread must not outlive the test
 
 
 @pytest.fixture
@@ -129,6 +131,12 @@ def celery_worker(celery_app) -> Iterator[object]:
     with start_worker(celery_app, pool="threads", concurrency=4, perform_ping_check=False,
                       shutdown_timeout=30, loglevel="WARNING") as worker:
         yield worker
+    # The test worker stops cold, and a cold stop of the threads pool leaves the tasks it is
+    # running going in their threads: wait for them here, while the session's Redis still
+    # runs, so no step outlives it (and logs its failure to a stream pytest has closed).
+    executor = getattr(worker.pool, "executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.fixture
@@ -136,8 +144,10 @@ def live_app(settings: Settings, r: redis.Redis, celery_app, celery_worker):
     """The app dispatching to the real worker."""
     from api import create_app
 
-    return create_app({"TESTING": True}, settings=settings, redis_client=r,
-                      dispatch=lambda did: celery_app.send_task("discussion.step", args=[did]))
+    app = create_app({"TESTING": True}, settings=settings, redis_client=r,
+                     dispatch=lambda did: celery_app.send_task("discussion.step", args=[did]))
+    yield app
+    app.extensions["orchestrator"].hub.stop()  # its reader thread must not outlive the test
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 
 from core.agents import Backends
 from core.agents.http import HttpCaller, retry_after_s
@@ -45,7 +46,10 @@ def test_register_then_one_call_per_turn(settings, platform) -> None:
     # The same discussion and participant register once (Idempotency-Key), even when retried.
     assert backends.register("disc_same", agent) == backends.register("disc_same", agent)
     reply = backends.get("execution_platform").generate(turn_request(agent, turn=4))
-    assert "As Tester (turn 4)" in reply.content and "hello" in reply.content
+    # The reply answers the transcript's last speaker by name, without quoting them.
+    assert "Ann" in reply.content and "hello" not in reply.content
+    assert "hello" in str(requests.get(f"{base}/requests", params={
+        "agent_id": agent.instance_id, "turn": 4}, timeout=5).json())
     assert reply.prompt_tokens > 0 and reply.completion_tokens > 0
     assert reply.attempts == 1 and reply.model == "ref-model"
     assert calls(base, agent.instance_id, 4) == 1
@@ -164,7 +168,7 @@ def test_openai_chat_completion(settings, platform) -> None:
     backends = _ep(settings)
     agent = participant("openai", model="gpt-4o-mini")
     reply = backends.get("openai").generate(turn_request(agent, turn=2, did="disc_o"))
-    assert "hello" in reply.content and reply.model == "gpt-4o-mini"
+    assert reply.content and reply.model == "gpt-4o-mini"
     assert reply.prompt_tokens > 0 and reply.completion_tokens > 0
     sent = state.requests["disc_o:2"]
     assert sent["model"] == "gpt-4o-mini" and sent["temperature"] == 0.2

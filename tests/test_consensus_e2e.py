@@ -83,8 +83,12 @@ def test_parallel_rounds_answer_from_the_same_context(live_server: str, store: S
                                                      "SRE"] * 2
     assert [m["turn"] for m in msgs] == list(range(6))
     # Round 1: nobody saw another's answer (all open); round 2: all saw the same last message.
-    assert all("let me open" in m["content"] for m in msgs[:3])
-    assert all("SRE: you said" in m["content"] for m in msgs[3:])
+    ids = {m["participant_name"]: m["participant_id"] for m in msgs[:3]}
+    assert all("replying_to" not in m["metadata"] for m in msgs[:3])
+    # Each answers the newest message by someone else: SRE's, and SRE answers the one before.
+    assert [m["metadata"]["replying_to"] for m in msgs[3:]] == [
+        ids["SRE"], ids["SRE"], ids["Backend Developer"]]
+    assert "SRE" in msgs[3]["content"] and "Backend Developer" in msgs[5]["content"]
     # Three 1 s agents at once: a round takes about one agent's time, not three.
     from datetime import datetime
 

@@ -3,15 +3,18 @@ agent fails."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from core.storage import keys
 from core.storage.store import Store
 from tests.e2e import Api, people, two_agents_and_john
+from tests.helpers import wait_for
 
 
-def test_free_form_person_addresses_an_agent(live_server: str, store: Store) -> None:
+def test_free_form_person_addresses_an_agent(live_server: str, store: Store, r) -> None:
     api = Api(live_server)
     s = api.create(two_agents_and_john("free_form", rounds=3, agent_params=[
         {"latency_ms": 200}, {"latency_ms": 200}]))
@@ -20,11 +23,26 @@ def test_free_form_person_addresses_an_agent(live_server: str, store: Store) -> 
     resp = api.post(did, "messages", {"participant_id": john,
                                       "content": "@Backend Developer how do we store tokens?"})
     assert resp.status_code == 201 and resp.json()["turn"] is None  # a free post, not a turn
-    done = api.finished(did)
+    # The agents answer (three turns per post, the default), then wait, active, holding no step.
+    expected = resp.json()["seq"] + 3
+
+    def idle() -> bool:
+        s = api.get(did)
+        return (s["status"] == "active" and s["message_count"] == expected
+                and not r.exists(keys.lock(did)))
+
+    wait_for(idle)
+    time.sleep(1.0)
+    assert idle()  # nothing more came
     msgs = api.messages(did)
     after = [m for m in msgs if m["seq"] > resp.json()["seq"]]
     # The turn in flight when John posted may land first; the next one is the addressee's.
     assert "Backend Developer" in [m["participant_name"] for m in after[:2]]
+    assert len(after) == 3
+    again = api.post(did, "messages", {"participant_id": john, "content": "Go on."})
+    assert again.status_code == 201
+    done = api.finished(did)
+    msgs = api.messages(did)
     agent_msgs = [m for m in msgs if m["participant_type"] == "agent"]
     assert len(agent_msgs) == 6 and done["stop_reason"] == "max_rounds"
     # Never two agent turns at once: turns are contiguous and each started once.

@@ -15,6 +15,8 @@ def test_layout_matches_the_seed() -> None:
     assert keys.events(d) == "discussion:disc_abc123:events"
     assert keys.replies(d) == "discussion:disc_abc123:replies"
     assert keys.usage(d) == "discussion:disc_abc123:usage"
+    assert keys.agent_state(d) == "discussion:disc_abc123:agent_state"
+    assert keys.agent_state(d) in keys.discussion_keys(d)  # deleted with the discussion
     assert keys.held(d) == "discussion:disc_abc123:held"
     assert keys.muted(d) == "discussion:disc_abc123:muted"
     assert keys.held(d) in keys.discussion_keys(d) and keys.muted(d) in keys.discussion_keys(d)
@@ -44,6 +46,7 @@ PINNED: dict[str, object] = {
     "lock": (D, f"discussion:{D}:lock"),
     "events": (D, f"discussion:{D}:events"),
     "replies": (D, f"discussion:{D}:replies"),
+    "agent_state": (D, f"discussion:{D}:agent_state"),
     "held": (D, f"discussion:{D}:held"),
     "muted": (D, f"discussion:{D}:muted"),
     "nudge": (D, f"discussion:{D}:nudge"),
@@ -64,8 +67,8 @@ PINNED: dict[str, object] = {
     "batch_items": (B, f"batch:{B}:items"),
     "batch_pump": (B, f"batch:{B}:pump"),
     "discussion_keys": (D, [f"discussion:{D}:{k}" for k in (
-        "session", "messages", "participants", "state", "lock", "events", "replies", "held",
-        "muted", "nudge", "audit", "usage")]),
+        "session", "messages", "participants", "state", "lock", "events", "replies",
+        "agent_state", "held", "muted", "nudge", "audit", "usage")]),
     "batch_keys": (B, [f"batch:{B}", f"batch:{B}:pending", f"batch:{B}:running",
                        f"batch:{B}:items", f"batch:{B}:pump"]),
     "broker_queue_keys": ("steps", ["steps", "steps\x06\x163", "steps\x06\x166",

@@ -77,11 +77,13 @@ def test_lifecycle_bad_input(client, path, kwargs, status) -> None:
 
 def test_termination_conditions_end_to_end(live_server: str) -> None:
     api = Api(live_server)
-    stop = api.create({**agent_body(2, 5), "stop_phrases": ["(ROUND 2)"]})
+    # The second agent answers the first by name: the stop phrase (matched in any case) is
+    # said in message 2, never in the opening.
+    stop = api.create({**agent_body(2, 5), "stop_phrases": ["SECURITY EXPERT"]})
     budget = api.create({**agent_body(2, 50), "token_budget": 300})
     late = api.create({**agent_body(2, 500, latency_ms=100), "deadline_s": 1.0})
     s = api.finished(stop["id"])
-    assert s["stop_reason"] == "stop_phrase" and s["message_count"] == 3
+    assert s["stop_reason"] == "stop_phrase" and s["message_count"] == 2
     b = api.finished(budget["id"])
     assert b["stop_reason"] == "token_budget" and b["tokens_used"] >= 300
     assert b["message_count"] < 100

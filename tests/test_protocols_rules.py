@@ -172,8 +172,19 @@ def test_consensus_no_consensus_after_max_rounds() -> None:
 def test_consensus_unparsed_reply_is_recorded_as_abstain() -> None:
     c = Consensus()
     meta = c.message_metadata(v(Protocol.CONSENSUS), A[0], "I am not sure.")
-    assert meta == {"vote": "abstain", "vote_unparsed": True}
-    assert c.message_metadata(v(Protocol.CONSENSUS), A[0], "VOTE: no") == {"vote": "no"}
+    assert meta == {"vote": "abstain", "vote_unparsed": True, "vote_source": "unparsed"}
+    assert c.message_metadata(v(Protocol.CONSENSUS), A[0], "VOTE: no") == {
+        "vote": "no", "vote_source": "text"}
+
+
+def test_consensus_a_structured_ballot_wins_over_the_words() -> None:
+    c = Consensus()
+    meta = c.message_metadata(v(Protocol.CONSENSUS), A[0], "Overall... VOTE: no",
+                              {"vote": "YES", "reason": "sound"})
+    assert meta == {"vote": "yes", "vote_source": "structured"}
+    # Data that is no ballot falls back to the words.
+    assert c.message_metadata(v(Protocol.CONSENSUS), A[0], "VOTE: no", {"vote": "maybe"}) == {
+        "vote": "no", "vote_source": "text"}
 
 
 def test_consensus_proxy_ballot_counts_for_the_person() -> None:

@@ -49,6 +49,8 @@ def message_metadata(speaker: Participant, reply: AgentReply, *, cached: bool) -
         meta["retries"] = max(0, reply.attempts - 1)
     if cached:
         meta["cached_reply"] = True
+    if reply.metadata.get("replying_to"):  # whom the agent answered, when its backend says
+        meta["replying_to"] = reply.metadata["replying_to"]
     return meta
 
 

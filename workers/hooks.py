@@ -137,12 +137,14 @@ def _worker_init(**_: Any) -> None:
 
 
 def _worker_ready(sender: Any = None, **_: Any) -> None:
-    port = settings_of(sender.app).worker_metrics_port if sender is not None else 0
+    settings = settings_of(sender.app) if sender is not None else None
+    port = settings.worker_metrics_port if settings is not None else 0
     if port:
         from prometheus_client import start_http_server
 
         try:
-            start_http_server(port, registry=metrics.process_registry())
+            start_http_server(port, addr=settings.worker_metrics_host,
+                              registry=metrics.process_registry())
         except OSError as exc:  # another worker on this machine has the port: not fatal
             log.warning("worker metrics not served on :%s: %s", port, exc)
             return

@@ -22,11 +22,13 @@ def choose(step: StepContext, action: Choose) -> None:
     if agent is None or not any(snap.participant(pid) for pid in action.candidates):
         raise StaleLease("protocol chose an unknown moderator or candidate")
     content: str | None = None
+    decision: dict | None = None
     error: str | None = None
     try:
         reply = call_agent(step, agent, action.round, action.instructions,
                            task=action.task, stream=False)
         content = reply.content
+        decision = reply.metadata.get("decision_data")
         tokens = reply.prompt_tokens + reply.completion_tokens
         usage = accounting.increments(ORCHESTRATION, reply=reply)
     except AgentError as exc:
@@ -34,7 +36,8 @@ def choose(step: StepContext, action: Choose) -> None:
         attempts = exc.details.get("attempts")
         usage = accounting.increments(ORCHESTRATION, failed=True,
                                       attempts=attempts if isinstance(attempts, int) else 1)
-    pstate, event = step.protocol.after_choice(view_of(rt, snap), action, content)
+    pstate, event = step.protocol.after_choice(view_of(rt, snap), action, content,
+                                                 decision)
     if error is not None:
         event = {**event, "error": error}
     updates = {"pstate": pstate, "tokens_used": snap.state.tokens_used + tokens}

@@ -3,6 +3,7 @@ agent's choice of the next speaker. Every result is committed fenced by lease an
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from contextlib import nullcontext
@@ -29,7 +30,8 @@ MAX_CONSECUTIVE_FAILURES = 3
 def view_of(rt: Runtime, snap: Snapshot) -> View:
     """The protocol's view of a snapshot, with the wall clock for deadline checks."""
     return View(config=snap.config, participants=snap.participants, state=snap.state,
-                recent=snap.recent, muted=snap.muted, now=rt.wall_clock())
+                recent=snap.recent, muted=snap.muted, now=rt.wall_clock(),
+                agent_turns_per_post=rt.settings.free_form_agent_turns_per_post)
 
 
 def call_agent(step: StepContext, speaker: Participant, round_no: int, instructions: str, *,
@@ -157,9 +159,8 @@ def _predict_next(step: StepContext, message: Message,
         "pstate": updates["pstate"], "tokens_used": updates["tokens_used"]})
     recent = [*snap.recent, message.model_copy(update={"seq": seq})]
     recent = recent[-rt.settings.context_window_messages:]
-    action = step.protocol.next_action(View(config=snap.config, participants=snap.participants,
-                                       state=state, recent=recent, muted=snap.muted,
-                                       now=rt.wall_clock()))
+    action = step.protocol.next_action(dataclasses.replace(view_of(rt, snap), state=state,
+                                                           recent=recent))
     if type(action) is not Speak:
         return None
     speaker = snap.participant(action.participant_id)
@@ -183,7 +184,8 @@ def commit_reply(step: StepContext, speaker: Participant, round_no: int, reply: 
     view = view_of(rt, snap)
     metadata = {
         **accounting.message_metadata(speaker, reply, cached=cached),
-        **protocol.message_metadata(view, proxy_for or speaker, reply.content),
+        **protocol.message_metadata(view, proxy_for or speaker, reply.content,
+                                    reply.metadata.get("decision_data")),
         **({"proxy_for": proxy_for.participant_id, "proxy_for_name": proxy_for.name}
            if proxy_for else {}),
     }

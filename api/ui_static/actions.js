@@ -51,6 +51,14 @@ const Actions = (() => {
   }
 
   function isVote(name) { return /vote|ballot/.test(name); }
+  // Actions that end a discussion or throw it away: shown last, apart, and marked.
+  function isDestructive(name) { return /^(cancel|end|delete|stop|abort)/.test(name); }
+  // Moderator verbs first, then pause and resume, the destructive ones last.
+  function rank(action) {
+    if (isDestructive(action.name)) return 2;
+    return action.props.some((p) => p.name === "action" || TARGET.test(p.name)) ? 0 : 1;
+  }
+  const GROUPS = ["Moderator actions", "Pause and resume", "End the discussion"];
 
   function fitsStatus(name, status) {
     if (TERMINAL.has(status)) return false;
@@ -122,8 +130,14 @@ const Actions = (() => {
     const label = LABELS[action.name] || action.name.replaceAll("_", " ").replaceAll("-", " ");
     const button = el("button", { type: "submit", text: label[0].toUpperCase() + label.slice(1),
                                   disabled: !fitsStatus(action.name, ctx.session.status) });
-    const f = el("form", { class: `action action-${action.name}`, "data-action": action.name },
-                 ...fields, button);
+    // Each action is its own labelled group: its legend is the operation's summary, so a
+    // "reason" box says whose reason it is.
+    const legend = el("legend", { text: (action.summary || label).replace(/\.$/, "") });
+    const destructive = isDestructive(action.name);
+    if (destructive) button.classList.add("danger");
+    const f = el("form", { class: `action action-${action.name}${destructive ? " destructive" : ""}`,
+                           "data-action": action.name },
+                 el("fieldset", {}, legend, ...fields, button));
     f.addEventListener("submit", async (e) => {
       e.preventDefault();
       const body = {};
@@ -170,7 +184,19 @@ const Actions = (() => {
     if (ctx.modBox.dataset.key === key) return; // unchanged: keep what the user is typing
     ctx.modBox.dataset.key = key;
     ctx.voteBox.replaceChildren(...(canVote ? votes.map((a, i) => form(a, ctx, i)) : []));
-    ctx.modBox.replaceChildren(...(canModerate ? mods.map((a, i) => form(a, ctx, i)) : []));
+    ctx.modBox.replaceChildren(...(canModerate ? grouped(mods, ctx) : []));
+  }
+
+  // The moderation forms in titled groups, in GROUPS order; empty groups are left out.
+  function grouped(mods, ctx) {
+    const out = [];
+    GROUPS.forEach((title, g) => {
+      const forms = mods.filter((a) => rank(a) === g).map((a, i) => form(a, ctx, i));
+      if (!forms.length) return;
+      out.push(el("section", { class: `mod-group${g === 2 ? " danger-zone" : ""}` },
+                  el("h3", { text: title }), ...forms));
+    });
+    return out;
   }
 
   return { discover, render, refreshHeld };

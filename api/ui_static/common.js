@@ -77,6 +77,23 @@ const UI = (() => {
     return isNaN(d) ? iso : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   }
 
+  // What is left until a deadline: "4:32 left", "1:02:05 left", or "passed".
+  function countdown(iso, now = Date.now()) {
+    const ms = new Date(iso) - now;
+    if (isNaN(ms)) return "";
+    if (ms <= 0) return "passed";
+    const t = Math.ceil(ms / 1000), h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60);
+    const ss = String(t % 60).padStart(2, "0");
+    return (h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`) + " left";
+  }
+
+  // Elements with data-until show their countdown, refreshed every second.
+  setInterval(() => {
+    for (const node of document.querySelectorAll("[data-until]")) {
+      node.textContent = countdown(node.dataset.until);
+    }
+  }, 1000);
+
   function bindTokenForm() {
     const form = document.getElementById("token-form");
     if (!form) return;
@@ -91,5 +108,5 @@ const UI = (() => {
 
   adoptTokenFromUrl();
   document.addEventListener("DOMContentLoaded", bindTokenForm);
-  return { api, ApiError, wsUrl, el, when, token };
+  return { api, ApiError, wsUrl, el, when, countdown, token };
 })();

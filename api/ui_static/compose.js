@@ -1,6 +1,6 @@
 /* Posting as a person, and exporting the transcript.
 
-   "Post as" lists the discussion's people with `write`; Send is enabled when the protocol lets
+   "Post as" lists the discussion's people with `write` and its external agents; Send is enabled when the protocol lets
    the chosen person post now (the service has the last word). Each post carries a fresh
    Idempotency-Key; only a lost response is retried, with the same key. */
 "use strict";
@@ -12,9 +12,11 @@ const Compose = (() => {
   const query = new URLSearchParams(location.search);
 
   function create({ did, st, person, addMessage, renderState, onActorChange }) {
+    // People with `write`, and external agents (their own system, or their creator, posts).
     function writers() {
       return [...st.people.values()].filter((p) =>
-        p.participant_type === "human" && (p.permissions || []).includes("write"));
+        (p.participant_type === "human" && (p.permissions || []).includes("write")) ||
+        (p.participant_type === "agent" && p.provider === "external"));
     }
 
     function acting() { return person($("as").value) || null; }

@@ -78,8 +78,12 @@
     if (waiting) {
       const p = person(s.waiting_for);
       const until = s.wait_deadline || s.deadline;
-      $("waiting").textContent = (p ? `${p.name} (${kindLabel(p.participant_type)})` : s.waiting_for) +
-        (until ? ` until ${when(until)}` : "");
+      // The deadline in the viewer's local time, with a live countdown.
+      $("waiting").replaceChildren(
+        (p ? `${p.name} (${kindLabel(p.participant_type)})` : s.waiting_for) +
+          (until ? ` until ${when(until)} ` : ""),
+        ...(until ? [el("span", { class: "countdown", "data-until": until,
+                                  text: UI.countdown(until) })] : []));
     }
     const speaking = !TERMINAL.has(s.status) && !waiting && st.speaking;
     $("speaking-box").hidden = !speaking;

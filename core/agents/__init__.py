@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from core.agents.a2a import A2ABackend
+from core.agents.autogen import AutoGenBackend
 from core.agents.base import AgentBackend, AgentReply, TurnRequest
 from core.agents.execution_platform import ExecutionPlatformBackend
+from core.agents.external import ExternalBackend
 from core.agents.http import HttpCaller
 from core.agents.openai import OpenAIBackend
 from core.agents.simulated import SimulatedBackend
@@ -24,6 +27,9 @@ class Backends:
             "simulated": SimulatedBackend(),
             "execution_platform": ExecutionPlatformBackend(settings, self.caller),
             "openai": OpenAIBackend(settings, self.caller),
+            "external": ExternalBackend(),
+            "a2a": A2ABackend(settings),
+            "autogen": AutoGenBackend(settings),
         }
         self._by_name.update(extra or {})
 

@@ -1,12 +1,16 @@
 """Any OpenAI-compatible chat-completions server: OpenAI, vLLM, Ollama, llama.cpp server.
 
 Base URL and key come from settings (OPENAI_BASE_URL, OPENAI_API_KEY); model and temperature
-from the agent. `params`: `max_tokens`, `stream` (token deltas reach viewers) and `extra_body`
-(merged into the request, for server-specific options).
+from the agent. `params`: `max_tokens`, `stream` (token deltas reach viewers), `extra_body`
+(merged into the request, for server-specific options) and `structured` (default true: a
+ballot or a speaker choice is asked for as `response_format` with its JSON schema; a server
+that refuses that with a 400 or 422 is asked once more without it, and the free-text parse
+decides).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -16,8 +20,9 @@ from core.agents.http import CallStats, HttpCaller, json_body, sse_events
 from core.ground.errors import AgentError, Unprocessable
 from core.ground.models import Participant
 from core.ground.settings import Settings
+from protocols.decisions import render
 
-_OURS = ("model", "messages", "temperature", "stream", "stream_options")
+_OURS = ("model", "messages", "temperature", "stream", "stream_options", "response_format")
 
 
 class OpenAIBackend:
@@ -39,14 +44,43 @@ class OpenAIBackend:
         extra = agent.params.get("extra_body")
         if extra is not None and not isinstance(extra, dict):
             raise Unprocessable("params.extra_body must be an object")
+        if "structured" in agent.params and not isinstance(agent.params["structured"], bool):
+            raise Unprocessable("params.structured must be true or false")
 
     def register(self, discussion_id: str, agent: Participant) -> str | None:
         return None
 
     def generate(self, request: TurnRequest) -> AgentReply:
+        task = request.task
+        if not task.get("schema") or request.agent.params.get("structured") is False:
+            return self._generate(request, None)
+        response_format = {"type": "json_schema", "json_schema": {
+            "name": task.get("name") or "Decision", "schema": task["schema"], "strict": True}}
+        try:
+            reply = self._generate(request, response_format)
+        except AgentError as exc:
+            if exc.details.get("status") not in (400, 422):
+                raise
+            # This server does not take a JSON schema: ask in words, parse the words.
+            reply = self._generate(request, None)
+            reply.metadata["structured_refused"] = True
+            return reply
+        try:
+            data = json.loads(reply.content)
+        except ValueError:
+            return reply  # it answered in prose after all: the text parse decides
+        text = render(task, data)
+        if text is not None:
+            reply.metadata["decision_data"] = data
+            reply.content = text
+        return reply
+
+    def _generate(self, request: TurnRequest,
+                  response_format: dict[str, Any] | None) -> AgentReply:
         agent = request.agent
         params = agent.params
-        stream = bool(params.get("stream")) and request.on_delta is not None
+        stream = bool(params.get("stream")) and request.on_delta is not None and (
+            response_format is None)
         body: dict[str, Any] = {k: v for k, v in (params.get("extra_body") or {}).items()
                                 if k not in _OURS}
         body.update(model=agent.model, messages=request.messages)
@@ -56,6 +90,8 @@ class OpenAIBackend:
             body["max_tokens"] = params["max_tokens"]
         if stream:
             body.update(stream=True, stream_options={"include_usage": True})
+        if response_format is not None:
+            body["response_format"] = response_format
         headers = {"Idempotency-Key": request.idempotency_key}
         if self.settings.openai_api_key:
             headers["Authorization"] = f"Bearer {self.settings.openai_api_key}"

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 from core.agents.base import AgentReply, TurnRequest
 from core.ground.errors import AgentError, Unprocessable
-from core.ground.models import Participant
-
-_OPENERS = (
-    "Building on that",
-    "I see it differently",
-    "To add a concrete point",
-    "One risk worth naming",
-    "From my side",
-)
-
+from core.ground.models import Message, Participant
+from refplatform import voice
 
 _VOTES = ("yes", "no", "abstain", "none")
 
@@ -30,6 +21,14 @@ def _vote_line(params: dict, round_no: int) -> str:
     return "(I have no vote to give.)" if vote == "none" else f"VOTE: {vote}"
 
 
+def _answering(transcript: list[Message], own_id: str) -> Message | None:
+    """The latest message by someone else: an agent never answers itself."""
+    for message in reversed(transcript):
+        if message.participant_id != own_id and message.participant_type.value != "system":
+            return message
+    return None
+
+
 def _choice_line(params: dict, request: TurnRequest) -> str:
     """A structured choice (`task.kind` "choice": `label` and `options`), steered by
     `params.choose` (an option, or a list cycled per call); the first option otherwise."""
@@ -40,14 +39,9 @@ def _choice_line(params: dict, request: TurnRequest) -> str:
     return f"{request.task.get('label', 'CHOICE')}: {picked}"
 
 
-def _snippet(text: str, words: int = 12) -> str:
-    parts = text.split()
-    cut = " ".join(parts[:words])
-    return cut + ("…" if len(parts) > words else "")
-
-
 class SimulatedBackend:
-    """Replies in the agent's persona, citing the topic and the previous message.
+    """Replies in the agent's persona about the topic, answering the latest speaker by name
+    (refplatform/voice.py: deterministic per discussion, turn and persona).
 
     `params.latency_ms` adds a delay (sleep: cooperative under gevent), so benchmarks can model
     slow agents without a real model. Options that make orchestration answers predictable:
@@ -103,21 +97,14 @@ class SimulatedBackend:
         if kind == "choose_speaker":
             return self._choose(request, latency_ms)
         persona = request.agent.persona or request.agent.name
-        previous = request.transcript[-1] if request.transcript else None
-        digest = hashlib.blake2s(
-            f"{request.discussion_id}:{request.turn}:{persona}".encode(), digest_size=2
-        ).digest()
-        opener = _OPENERS[digest[0] % len(_OPENERS)]
-        if previous is None:
-            body = f"As {persona}, let me open on \"{_snippet(request.topic)}\": my first point " \
-                   f"concerns what matters most to a {persona.lower()}."
-        else:
-            body = (
-                f"{opener}, {previous.participant_name}: you said "
-                f"\"{_snippet(previous.content, 8)}\". "
-                f"As {persona}, on \"{_snippet(request.topic, 8)}\" I would add point "
-                f"{request.turn + 1} (round {request.round})."
-            )
+        previous = _answering(request.transcript, request.agent.participant_id)
+        body = voice.line(
+            discussion_id=request.discussion_id, turn=request.turn, persona=persona,
+            topic=request.topic,
+            previous=voice.Previous(previous.participant_name, previous.content)
+            if previous is not None else None,
+            own=[m.content for m in request.transcript
+                 if m.participant_id == request.agent.participant_id])
         if kind == "vote":
             body += "\n" + _vote_line(params, request.round)
         elif kind == "choice":
@@ -132,7 +119,8 @@ class SimulatedBackend:
             prompt_tokens=prompt_tokens,
             completion_tokens=len(body) // 4,
             latency_ms=latency_ms,
-            metadata={"provider": self.name},
+            metadata={"provider": self.name,
+                      **({"replying_to": previous.participant_id} if previous else {})},
         )
 
     def _choose(self, request: TurnRequest, latency_ms: float) -> AgentReply:

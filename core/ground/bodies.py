@@ -53,7 +53,7 @@ class HumanInput(_Input):
 # Message metadata the server writes on agent turns (accounting): never taken from a client.
 SERVER_METADATA_KEYS = frozenset({
     "provider", "model", "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms",
-    "cost_usd", "cached_reply", "proxy_for", "stand_in",
+    "cost_usd", "cached_reply", "proxy_for", "stand_in", "replying_to",
 })
 
 

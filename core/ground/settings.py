@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # JWT algorithms a deployment may choose from ("none" is never one of them).
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384",
                   "PS256", "PS384", "PS512")
+
+# The AgentChat assistant, the model clients of OpenAI, Azure OpenAI, Anthropic and Ollama, and
+# the model-context and workbench sub-components such an agent's JSON carries.
+AUTOGEN_DEFAULT_CLASSES = (
+    "autogen_agentchat.agents.AssistantAgent",
+    "autogen_ext.models.openai.OpenAIChatCompletionClient",
+    "autogen_ext.models.openai.AzureOpenAIChatCompletionClient",
+    "autogen_ext.models.anthropic.AnthropicChatCompletionClient",
+    "autogen_ext.models.ollama.OllamaChatCompletionClient",
+    "autogen_core.model_context.UnboundedChatCompletionContext",
+    "autogen_core.model_context.BufferedChatCompletionContext",
+    "autogen_core.model_context.TokenLimitedChatCompletionContext",
+    "autogen_core.model_context.HeadAndTailChatCompletionContext",
+    "autogen_core.tools.StaticWorkbench",
+    "autogen_core.tools.StaticStreamWorkbench",
+)
+
+
+class Credential(BaseModel):
+    """A secret an agent may name: a bearer token, and the URLs it may be sent to."""
+
+    token: SecretStr
+    urls: list[str] = Field(default_factory=list)
+
+    def allows(self, url: str) -> bool:
+        return not self.urls or any(url.startswith(prefix) for prefix in self.urls)
 
 
 class Settings(BaseSettings):
@@ -41,10 +67,25 @@ class Settings(BaseSettings):
     # Any OpenAI-compatible chat-completions server (OpenAI, vLLM, Ollama, llama.cpp server).
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key: str = ""
+    # Credentials an A2A or AutoGen agent may name (`params.auth`); a discussion body never
+    # gives one. JSON: name -> {"token": ..., "urls": [allowed URL prefixes]}, e.g.
+    # AGENT_CREDENTIALS='{"PARTNER_A2A": {"token": "s3cret", "urls": ["https://a.example/"]}}'.
+    # A credential is sent only to a URL under one of its prefixes (none listed: any URL).
+    agent_credentials: dict[str, Credential] = Field(default_factory=dict)
+    # URLs a discussion body may point an agent at (A2A agent URLs, AutoGen model clients'
+    # base URLs): comma-separated prefixes; empty means any. Set it on a server whose network
+    # reaches services that discussion creators must not reach through it.
+    agent_url_prefixes: str = ""
+    # AutoGen agents: the component classes (`provider` strings) a component JSON may name,
+    # anywhere in it; any other class is refused before anything is imported. Comma-separated.
+    autogen_allowed_classes: str = ",".join(AUTOGEN_DEFAULT_CLASSES)
     # The transcript window an agent sees: the last N messages, further cut to a token budget
     # (estimated at 4 characters a token; 0 = no budget).
     context_window_messages: int = Field(default=20, ge=1, le=500)
     context_window_tokens: int = Field(default=0, ge=0)
+    # Free-form with people (or external agents) taking part: the agent turns allowed after
+    # each new post before the agents wait for the next one.
+    free_form_agent_turns_per_post: int = Field(default=3, ge=1, le=100)
     # Retries of a failed agent call (connection errors, 5xx, 429), with exponential backoff
     # and full jitter, never past the turn's deadline.
     agent_max_retries: int = Field(default=3, ge=0, le=20)
@@ -195,6 +236,8 @@ class Settings(BaseSettings):
     health_probe_timeout_s: float = Field(default=2.0, gt=0)
     # A Celery worker serves its own /metrics on this port (0: off).
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    # The address the worker's metrics listen on (the run command's demo mode: 127.0.0.1).
+    worker_metrics_host: str = "0.0.0.0"
     # Schedules and batches: how often beat's tick runs, how often a batch refills its slots.
     schedule_tick_s: float = Field(default=10.0, gt=0)
     schedule_missed_grace_s: float = Field(default=60.0, gt=0)
@@ -227,6 +270,16 @@ class Settings(BaseSettings):
         # A URL that already names a database keeps it.
         tail = base.split("://", 1)[-1]
         return base if "/" in tail else f"{base}/{self.redis_db}"
+
+    def agent_url_allowed(self, url: str) -> bool:
+        """Whether AGENT_URL_PREFIXES lets a discussion body name `url`."""
+        prefixes = [p.strip() for p in self.agent_url_prefixes.split(",") if p.strip()]
+        return not prefixes or any(url.startswith(p) for p in prefixes)
+
+    @property
+    def autogen_allowed(self) -> frozenset[str]:
+        """AUTOGEN_ALLOWED_CLASSES as a set."""
+        return frozenset(c.strip() for c in self.autogen_allowed_classes.split(",") if c.strip())
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -3,7 +3,8 @@
 A discussion's creator holds every permission; each human participant holds the permissions the
 discussion gave them (`write` and `moderate` imply `read`: nobody acts on what they cannot see).
 Anyone else has no access and is told the discussion does not exist (404, never 403), so ids leak
-nothing. Agents hold no authority of their own: only the engine posts as an agent.
+nothing. Agents hold no authority of their own: the engine posts as the agents it calls, and the
+creator posts as the discussion's external agents (their turns come from the creator's system).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from core.ground.errors import DiscussionNotFound, Forbidden
 from core.ground.models import DiscussionConfig, Participant, ParticipantType, Permission
 from core.services.auth import Principal
 from core.storage.store import Store
+from protocols.base import EXTERNAL
 
 ALL = frozenset(Permission)
 
@@ -103,6 +105,11 @@ def own_participant(principal: Principal, participants: Sequence[Participant]
     return None
 
 
-def check_author(principal: Principal, author: Participant, discussion_id: str) -> None:
-    """A person posts only as themself (see check_actor)."""
+def check_author(principal: Principal, author: Participant, discussion_id: str,
+                 found: Access | None = None) -> None:
+    """A person posts only as themself (see check_actor); the discussion's creator may also
+    post as its external agents, whose turns their own system posts."""
+    if (found is not None and found.creator and author.is_agent
+            and author.provider == EXTERNAL):
+        return
     check_actor(principal, author, Permission.WRITE)

@@ -31,6 +31,7 @@ from core.storage.listing import ListFilter, list_page
 from core.storage.records import status_change
 from core.storage.store import Commit, Snapshot
 from protocols import View, get_protocol
+from protocols.base import posts_itself
 
 IDEMPOTENCY_TTL_S = 24 * 3600
 
@@ -86,6 +87,9 @@ def check_rules(body: CreateDiscussion, participants: list[Participant]) -> dict
                                 "discussion")
         if match[0].can(Permission.MODERATE):
             raise Unprocessable("the moderator agent cannot be the proxy agent")
+        if posts_itself(match[0]):
+            raise Unprocessable("an external agent cannot be the proxy agent: its turns are "
+                                "posted, and a proxy answers when a post does not come")
         rules["proxy_agent"] = match[0].participant_id
     return rules
 
@@ -212,7 +216,7 @@ def post_message(
         raise ParticipantNotFound(
             f"participant {body.participant_id} is not in discussion {discussion_id}"
         )
-    access.check_author(principal, author, discussion_id)
+    access.check_author(principal, author, discussion_id, found)
     return append(svc, snap, author, content=body.content, message_type=body.message_type,
                   metadata=body.metadata, idempotency_key=idempotency_key)
 

@@ -18,13 +18,13 @@ def cast_vote(svc: Services, discussion_id: str, body: CastVote,
     The caller needs `write` and votes only as their own participant.
     """
     snap = svc.store.snapshot(discussion_id, 1)
-    access.check(access.access_of(principal, snap.config, snap.participants), discussion_id,
-                 Permission.WRITE)
+    found = access.access_of(principal, snap.config, snap.participants)
+    access.check(found, discussion_id, Permission.WRITE)
     author = snap.participant(body.participant_id)
     if author is None:
         raise ParticipantNotFound(
             f"participant {body.participant_id} is not in discussion {discussion_id}")
-    access.check_actor(principal, author, Permission.WRITE)
+    access.check_author(principal, author, discussion_id, found)  # its own, or an external agent
     if snap.config.protocol != Protocol.CONSENSUS:
         raise Conflict("votes apply to consensus discussions only")
     content = body.reason or f"VOTE: {body.vote.value}"

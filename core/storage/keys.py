@@ -44,6 +44,11 @@ def replies(discussion_id: str) -> str:
     return f"discussion:{discussion_id}:replies"
 
 
+def agent_state(discussion_id: str) -> str:
+    """Hash participant_id -> a stateful agent's saved state (core.storage.agent_state)."""
+    return f"discussion:{discussion_id}:agent_state"
+
+
 def held(discussion_id: str) -> str:
     """Hash held_id -> Message JSON: posts waiting for a moderator (`require_approval`)."""
     return f"discussion:{discussion_id}:held"
@@ -114,6 +119,7 @@ def discussion_keys(discussion_id: str) -> list[str]:
         lock(discussion_id),
         events(discussion_id),
         replies(discussion_id),
+        agent_state(discussion_id),
         held(discussion_id),
         muted(discussion_id),
         nudge(discussion_id),
