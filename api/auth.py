@@ -17,7 +17,14 @@ import logging
 from flask import Flask, g, request
 
 from api.extension import ext
-from core.ground.errors import Forbidden, StartupRefused, Unauthenticated
+from core.ground.errors import (
+    DiscussionNotFound,
+    Forbidden,
+    NotFound,
+    StartupRefused,
+    Unauthenticated,
+)
+from core.ground.ids import valid_id
 from core.ground.settings import Settings
 from core.services import access
 from core.services.auth import DEMO, Principal, authenticate
@@ -29,6 +36,8 @@ log = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = {"static", "_docs", "health.health", "metrics"}
 PUBLIC_PREFIXES = ("swagger.", "redoc.", "openapi.", "ui.", "health.")
 WS_SUBPROTOCOL = "bearer"
+# Path ids and the id style each must have before anything may look it up in Redis.
+PATH_IDS = {"discussion_id": "disc", "batch_id": "batch", "schedule_id": "sched"}
 
 
 def is_loopback_host(host: str) -> bool:
@@ -128,12 +137,25 @@ def require() -> None:
     if principal is None:
         raise Unauthenticated("missing credentials: send 'Authorization: Bearer <token>' or "
                               "'X-API-Key: <key>'")
+    check_path_ids()
     did = (request.view_args or {}).get("discussion_id")
     # A safety net under the service functions' own checks: nothing about a discussion reaches a
     # view for a caller who cannot read it. The stream answers unknown and forbidden alike with
     # close code 4404 after the upgrade, so it does its own check.
     if did and not principal.unrestricted and not is_websocket():
         access.authorize(ext().store, did, principal)
+
+
+def check_path_ids() -> None:
+    """404 for a path id that does not have its id style, before any Redis call: a client
+    string that is not an id never reaches a key (`disc_x:session`, `disc_*`)."""
+    for name, value in (request.view_args or {}).items():
+        prefix = PATH_IDS.get(name)
+        if prefix is None or valid_id(prefix, value):
+            continue
+        if name == "discussion_id":
+            raise DiscussionNotFound("discussion not found")
+        raise NotFound(f"{name.removesuffix('_id')} not found")
 
 
 def current() -> Principal:

@@ -11,7 +11,7 @@ from api.auth import current, owner
 from api.extension import ext
 from core.ground.models import ErrorBody
 from core.operations import batches as service
-from core.operations.batches import CreateBatch
+from core.operations.batch_models import CreateBatch
 
 tag = Tag(name="batches", description="Many discussions from one template, capped")
 bp = APIBlueprint("batches", __name__, url_prefix="/v1/batches", abp_tags=[tag])
@@ -60,3 +60,16 @@ def cancel_batch(path: BatchPath) -> Any:
     """Start no more items and cancel the running ones. 409 if already finished."""
     service.authorize(ext().services(), path.batch_id, current())
     return service.cancel(ext().services(), path.batch_id)
+
+
+class Deleted(BaseModel):
+    id: str
+    deleted: bool
+
+
+@bp.delete("/<batch_id>", responses={200: Deleted, **ERRORS})
+def delete_batch(path: BatchPath) -> Any:
+    """Cancel the batch's running discussions (they stay) and delete the batch."""
+    service.authorize(ext().services(), path.batch_id, current())
+    service.delete(ext().services(), path.batch_id, actor=owner())
+    return Deleted(id=path.batch_id, deleted=True).model_dump()

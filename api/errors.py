@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from core.ground.errors import OrchestratorError
+from core.ground.jsonlimits import BODY_MAX_DEPTH, depth
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +45,29 @@ def validation_error(exc: ValidationError) -> Response:
 
 
 def check_json_body() -> Response | None:
-    """Before a view: a body must be JSON (415 otherwise) and must parse (400 otherwise)."""
+    """Before a view: a body must be JSON (415 otherwise), must parse (400 otherwise) and may
+    nest at most BODY_MAX_DEPTH levels (422: deeper would be refused by the free-form caps
+    anyway, and a body nested ~900 deep makes the JSON parser itself recurse too far)."""
     if request.method not in ("POST", "PUT", "PATCH") or not request.content_length:
         return None
     if not request.is_json:
         return error_response(415, "unsupported_media_type",
                               "request bodies must be JSON (Content-Type: application/json)")
     try:
-        request.get_json()
+        body = request.get_json()
+    except RecursionError:
+        return _too_deep()
     except BadRequest:
         return error_response(400, "bad_request", "request body is not valid JSON")
+    if depth(body, BODY_MAX_DEPTH) > BODY_MAX_DEPTH:
+        return _too_deep()
     return None
+
+
+def _too_deep() -> Response:
+    return error_response(422, "validation_error",
+                          f"body: nested too deep: at most {BODY_MAX_DEPTH} levels",
+                          limit=BODY_MAX_DEPTH)
 
 
 def register(app: Flask) -> None:

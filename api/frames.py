@@ -13,6 +13,7 @@ from simple_websocket import ConnectionClosed
 
 from api.extension import Orchestrator
 from core.ground.errors import OrchestratorError
+from core.ground.jsonlimits import BODY_MAX_DEPTH, depth
 from core.ground.models import Permission, PostMessage
 from core.services import access
 from core.services import discussions as service
@@ -89,12 +90,24 @@ class FrameHandler:
         except (ValueError, UnicodeDecodeError):
             self._error("frames must be JSON objects")
             return
-        if not isinstance(frame, dict):
+        except RecursionError:
+            frame = None
+        if frame is not None and not isinstance(frame, dict):
             self._error("frames must be JSON objects")
             return
-        kind, ref = frame.get("type"), frame.get("ref")
+        ref = frame.get("ref") if frame is not None else None
+        if not valid_ref(ref):
+            self._error("ref must be a string of up to 64 characters or an integer",
+                        "validation_error", status=422)
+            return
+        if frame is None or depth(frame, BODY_MAX_DEPTH) > BODY_MAX_DEPTH:
+            self._error(f"frame: nested too deep: at most {BODY_MAX_DEPTH} levels",
+                        "validation_error", ref=ref, status=422)
+            return
+        kind = frame.get("type")
         if not isinstance(kind, str) or kind not in FRAME_PERMISSIONS:
-            self._error(f"unknown frame type {kind!r}", ref=ref)
+            shown = kind[:40] if isinstance(kind, str) else type(kind).__name__
+            self._error(f"unknown frame type {shown!r}", ref=ref)
             return
         needed = FRAME_PERMISSIONS[kind]
         if needed is not None:
@@ -146,6 +159,15 @@ class FrameHandler:
         if ref is not None:
             out["ref"] = ref
         self.send(out)
+
+
+def valid_ref(ref: Any) -> bool:
+    """A frame's `ref` is echoed back, so it must be small: a short string or an integer."""
+    if ref is None:
+        return True
+    if isinstance(ref, str):
+        return len(ref) <= 64
+    return isinstance(ref, int) and not isinstance(ref, bool) and abs(ref) < 2**53
 
 
 def valid_event_id(event_id: str) -> bool:

@@ -6,10 +6,11 @@ from typing import Any
 
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.auth import current
 from api.extension import ext
+from core.ground.ids import parse_stream_id
 from core.ground.models import DiscussionPath, ErrorBody, Permission
 from core.services import access, analytics
 from core.storage import audit
@@ -29,6 +30,13 @@ class AuditQuery(BaseModel):
     after: str = Field(default="-", max_length=40, pattern=r"^(-|\d+-\d+)$",
                        description="Return entries after this id")
     limit: int = Field(default=100, ge=1, le=1000)
+
+    @field_validator("after")
+    @classmethod
+    def _in_range(cls, after: str) -> str:
+        if after != "-":
+            parse_stream_id(after)  # Redis' ids are 64-bit: a larger one is a 422, not a 500
+        return after
 
 
 class AuditEntry(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hashlib import sha256
+
 from core.storage import keys
 
 
@@ -27,6 +29,7 @@ def test_layout_matches_the_seed() -> None:
 # Every key builder and key constant, with what it must produce: adding one to
 # core/storage/keys.py without pinning it here fails `test_every_key_builder_is_pinned`.
 D, U, B, S = "disc_abc123", "user_1", "batch_1", "sched_1"
+IDEM_DIGEST = sha256(b"human_1\x00zz:session").hexdigest()[:32]
 PINNED: dict[str, object] = {
     "ACTIVE": "discussions:active",
     "ALL": "discussions:all",
@@ -38,6 +41,8 @@ PINNED: dict[str, object] = {
     "BATCHES": "batches:all",
     "BATCHES_ACTIVE": "batches:active",
     "RETENTION_SWEEP": "retention:sweep",
+    "FINISHED": "discussions:finished",
+    "RETENTION_INDEXED": "retention:indexed",
     "RATE_LIMIT_PREFIX": "ratelimit",
     "session": (D, f"discussion:{D}:session"),
     "messages": (D, f"discussion:{D}:messages"),
@@ -52,7 +57,9 @@ PINNED: dict[str, object] = {
     "nudge": (D, f"discussion:{D}:nudge"),
     "usage": (D, f"discussion:{D}:usage"),
     "audit": (D, f"discussion:{D}:audit"),
-    "idempotency": ((D, "k1"), f"discussion:{D}:idem:k1"),
+    # The client's key never appears: hashed with the participant who posted (issue 13).
+    "idempotency": ((D, "human_1", "zz:session"), f"discussion:{D}:idem:{IDEM_DIGEST}"),
+    "user_storage": (U, f"user:{U}:storage"),
     "idempotency_pattern": (D, f"discussion:{D}:idem:*"),
     "user_discussions": (U, f"user:{U}:discussions"),
     "user_active_owned": (U, f"user:{U}:active_owned"),

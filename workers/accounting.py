@@ -35,7 +35,8 @@ def settle(settings: Settings, reply: AgentReply, model: str | None) -> AgentRep
 
 
 def message_metadata(speaker: Participant, reply: AgentReply, *, cached: bool) -> dict[str, Any]:
-    """What every agent message carries about its call."""
+    """What every agent message carries about its call (every key is in
+    core.ground.owned.SERVER_MESSAGE_METADATA_KEYS, so no client can forge one)."""
     meta: dict[str, Any] = {
         "provider": speaker.provider,
         "model": reply.model or speaker.model,
@@ -47,6 +48,8 @@ def message_metadata(speaker: Participant, reply: AgentReply, *, cached: bool) -
     if reply.attempts:
         meta["attempts"] = reply.attempts
         meta["retries"] = max(0, reply.attempts - 1)
+    if reply.metadata.get("usage_estimated"):
+        meta["usage_estimated"] = True  # the backend reported no usage: tokens are estimates
     if cached:
         meta["cached_reply"] = True
     if reply.metadata.get("replying_to"):  # whom the agent answered, when its backend says

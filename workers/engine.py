@@ -173,6 +173,11 @@ def _run_slice(step: StepContext) -> Outcome:
             action = Speak(proxy.participant_id, action.round)
         if turns >= settings.step_max_turns or rt.clock() >= ends:
             return Outcome.MORE
+        # Every action below stores a message: not once the discussion holds its byte cap.
+        cap = settings.max_discussion_bytes
+        if cap and snap.state.stored_bytes >= cap:
+            _finish(step, Finish(reason=StopReason.STORAGE_LIMIT.value, outcome={"limit": cap}))
+            return Outcome.IDLE
         # Every action below calls an agent: not once the owner's daily budget is spent.
         over_budget = owner and quotas.spend_exhausted(store.r, settings, owner)
         if over_budget:

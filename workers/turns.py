@@ -234,6 +234,7 @@ def commit_reply(step: StepContext, speaker: Participant, round_no: int, reply: 
     snap.state.pstate = pstate
     snap.state.failures = 0
     snap.state.tokens_used = tokens
+    snap.state.stored_bytes = result.stored_bytes or snap.state.stored_bytes
     snap.state.proxy_turn = None if proxy_for is not None else snap.state.proxy_turn
     if result.seq != expected_seq:
         # Someone posted while the agent was thinking: re-read so the protocol sees it.

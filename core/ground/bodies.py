@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.ground.enums import MessageType, Permission, Protocol, ProtocolName
+from core.ground.errors import Unprocessable
+from core.ground.jsonlimits import FREE_JSON_MAX_BYTES, FREE_JSON_MAX_DEPTH, check_free
+from core.ground.owned import (
+    NO_UNDERSCORE,
+    SERVER_DISCUSSION_METADATA_KEYS,
+    SERVER_MESSAGE_METADATA_KEYS,
+    refuse_owned,
+)
 from core.ground.rules import DiscussionRules
 
 
@@ -30,13 +38,20 @@ class AgentInput(_Input):
     role: str | None = Field(default=None, max_length=100)
     params: dict[str, Any] = Field(
         default_factory=dict,
-        description="Provider options, e.g. `latency_ms` for the simulated provider.",
+        description="Provider options, e.g. `latency_ms` for the simulated provider "
+        f"(at most {FREE_JSON_MAX_DEPTH} levels deep and {FREE_JSON_MAX_BYTES} bytes as JSON).",
     )
     moderator: bool = Field(strict=True,
         default=False,
         description="`moderated` only: this agent moderates (chooses each next speaker) "
         "instead of taking speaking turns.",
     )
+
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return check_free(params, "params")
 
 
 class HumanInput(_Input):
@@ -50,30 +65,28 @@ class HumanInput(_Input):
     )
 
 
-# Message metadata the server writes on agent turns (accounting): never taken from a client.
-SERVER_METADATA_KEYS = frozenset({
-    "provider", "model", "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms",
-    "cost_usd", "cached_reply", "proxy_for", "stand_in", "replying_to",
-})
+# Message metadata keys are the server's own list (core.ground.owned); the name stays for
+# the models' re-export.
+SERVER_METADATA_KEYS = SERVER_MESSAGE_METADATA_KEYS
 
-
-# The same rule, stated in the OpenAPI document (JSON Schema `propertyNames`).
-_NO_UNDERSCORE = r"^([^_][\s\S]*)?$"
-CREATE_METADATA_SCHEMA = {"propertyNames": {"pattern": _NO_UNDERSCORE},
-                          "description": "Free-form; keys starting with `_` are the server's."}
+# The same rules, stated in the OpenAPI document (JSON Schema `propertyNames`).
+CREATE_METADATA_SCHEMA = {
+    "propertyNames": {"pattern": NO_UNDERSCORE,
+                      "not": {"enum": sorted(SERVER_DISCUSSION_METADATA_KEYS)}},
+    "description": f"Free-form, at most {FREE_JSON_MAX_DEPTH} levels deep and "
+                   f"{FREE_JSON_MAX_BYTES} bytes as JSON; keys starting with `_` and "
+                   "batch/schedule provenance keys are the server's."}
 POST_METADATA_SCHEMA = {
-    "propertyNames": {"pattern": _NO_UNDERSCORE,
-                      "not": {"enum": sorted(SERVER_METADATA_KEYS)}},
-    "description": "Free-form; `_`-prefixed and accounting keys are the server's."}
+    "propertyNames": {"pattern": NO_UNDERSCORE,
+                      "not": {"enum": sorted(SERVER_MESSAGE_METADATA_KEYS)}},
+    "description": f"Free-form, at most {FREE_JSON_MAX_DEPTH} levels deep and "
+                   f"{FREE_JSON_MAX_BYTES} bytes as JSON; `_`-prefixed keys and the keys the "
+                   "server writes (accounting, retries, votes, stand-ins) are the server's."}
 
 
-def _client_metadata(metadata: dict[str, Any], reserved: frozenset[str] = frozenset()
-                     ) -> dict[str, Any]:
-    """Refuse metadata keys the server owns: `_`-prefixed ones and the given reserved names."""
-    owned = sorted(k for k in metadata if k.startswith("_") or k in reserved)
-    if owned:
-        raise ValueError(f"keys set by the server may not be given: {', '.join(owned)}")
-    return metadata
+def _client_metadata(metadata: dict[str, Any], reserved: frozenset[str]) -> dict[str, Any]:
+    """Refuse metadata keys the server owns, and values too deep or too large to keep."""
+    return check_free(refuse_owned(metadata, reserved), "metadata")
 
 
 class CreateDiscussion(_Input, DiscussionRules):
@@ -99,7 +112,18 @@ class CreateDiscussion(_Input, DiscussionRules):
     @field_validator("metadata")
     @classmethod
     def _metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
-        return _client_metadata(metadata)
+        return _client_metadata(metadata, SERVER_DISCUSSION_METADATA_KEYS)
+
+
+def with_topic(body: CreateDiscussion, topic: str) -> CreateDiscussion:
+    """`body` with another topic, validated exactly as a direct create would be (a batch's or
+    a schedule's filled-in topic); 422 when it would not be accepted."""
+    try:
+        return CreateDiscussion.model_validate(
+            {**body.model_dump(mode="json", exclude_unset=True), "topic": topic})
+    except ValidationError as exc:
+        err = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+        raise Unprocessable(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
 class PostMessage(_Input):
@@ -116,7 +140,7 @@ class PostMessage(_Input):
     @field_validator("metadata")
     @classmethod
     def _metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
-        return _client_metadata(metadata, SERVER_METADATA_KEYS)
+        return _client_metadata(metadata, SERVER_MESSAGE_METADATA_KEYS)
 
 
 class MessagesQuery(_Input):

@@ -68,6 +68,7 @@ class StopReason(StrEnum):
     AGENT_FAILURES = "agent_failures"
     NO_PARTICIPANTS = "no_participants"
     SPEND_QUOTA = "spend_quota"  # the owner's daily agent budget is used up
+    STORAGE_LIMIT = "storage_limit"  # the discussion holds MAX_DISCUSSION_BYTES
     STEP_ATTEMPTS = "step_attempts"  # a turn kept crashing or timing out its workers
     INTERNAL_ERROR = "internal_error"  # a step raised an unexpected exception
 

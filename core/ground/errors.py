@@ -41,6 +41,20 @@ class QuotaExceeded(OrchestratorError):
     code = "quota_exceeded"
 
 
+class StorageFull(OrchestratorError):
+    """The discussion holds as many bytes as MAX_DISCUSSION_BYTES allows (413)."""
+
+    status = 413
+    code = "discussion_storage_full"
+
+
+class StorageQuotaExceeded(OrchestratorError):
+    """The user's discussions hold as many bytes as USER_STORAGE_BYTES allows (413)."""
+
+    status = 413
+    code = "storage_quota_exceeded"
+
+
 class NotFound(OrchestratorError):
     status = 404
     code = "not_found"

@@ -19,6 +19,7 @@ from core.ground.bodies import (  # noqa: F401
     HumanInput,
     MessagesQuery,
     PostMessage,
+    with_topic,
 )
 from core.ground.enums import (  # noqa: F401
     TERMINAL_STATUSES,
@@ -120,6 +121,8 @@ class DiscussionState(BaseModel):
     failures: int = 0
     parallel: dict[str, Any] | None = None
     updated_at: str | None = None
+    # Bytes of records the discussion holds, as counted for storage caps (`bytes` field).
+    stored_bytes: int = 0
 
 
 class UsageTotals(BaseModel):

@@ -243,8 +243,14 @@ class Settings(BaseSettings):
     schedule_missed_grace_s: float = Field(default=60.0, gt=0)
     batch_pump_interval_s: float = Field(default=2.0, gt=0)
     max_batch_items: int = Field(default=1000, ge=1)
-    # Finished discussions are deleted this long after they end (0: kept forever).
-    retention_finished_s: float = Field(default=0.0, ge=0)
+    # Finished discussions are deleted, every key of them, this long after they end (default
+    # 30 days; 0 keeps them forever).
+    retention_finished_s: float = Field(default=30 * 86400.0, ge=0)
+    # Storage: bytes of message records one discussion may hold (agent turns then stop with
+    # `storage_limit`, posts get 413) and all the discussions a user owns (posts and creates
+    # get 413 until something is deleted or expires). 0: no limit.
+    max_discussion_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+    user_storage_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
     retention_sweep_interval_s: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")

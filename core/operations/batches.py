@@ -14,12 +14,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from core.ground.clock import iso
-from core.ground.errors import Conflict, NotFound, OrchestratorError, Unprocessable
+from core.ground.errors import Conflict, NotFound, OrchestratorError
 from core.ground.ids import new_id
-from core.ground.models import CreateDiscussion, Status
+from core.ground.models import Status, with_topic
+from core.operations.batch_models import BatchConfig, CreateBatch, check_items
 from core.services.auth import Principal
 from core.services.discussions import Services, create_discussion, validate_template
 from core.services.lifecycle import cancel as cancel_discussion
@@ -32,61 +31,18 @@ class BatchNotFound(NotFound):
     code = "batch_not_found"
 
 
-class CreateBatch(BaseModel):
-    """Body of `POST /v1/batches`: a template and either topics or variable sets."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    name: str = Field(default="batch", min_length=1, max_length=200)
-    template: CreateDiscussion
-    topics: list[str] | None = Field(default=None, min_length=1)
-    variables: list[dict[str, str]] | None = Field(
-        default=None, min_length=1,
-        description="Each set fills `{name}` placeholders of the template's topic.",
-    )
-    concurrency: int = Field(default=5, ge=1, le=1000, strict=True)
-
-    @model_validator(mode="after")
-    def _one_source(self) -> CreateBatch:
-        if (self.topics is None) == (self.variables is None):
-            raise ValueError("give exactly one of topics or variables")
-        for t in self.topics or []:
-            if not 1 <= len(t) <= 2000:
-                raise ValueError("each topic must be 1 to 2000 characters")
-        return self
-
-
-class BatchConfig(BaseModel):
-    id: str
-    name: str
-    template: CreateDiscussion
-    topics: list[str]
-    concurrency: int
-    owner: str | None = None
-    created_at: str
-
-
-def topics_of(body: CreateBatch) -> list[str]:
-    """The topic of each item: as given, or the template's topic filled with each set."""
-    if body.topics is not None:
-        return list(body.topics)
-    out = []
-    for i, values in enumerate(body.variables or []):
-        try:
-            out.append(body.template.topic.format_map(values))
-        except (KeyError, IndexError, ValueError) as exc:
-            raise Unprocessable(f"variables[{i}] does not fill the topic: {exc}") from None
-    return out
-
-
 def create(svc: Services, body: CreateBatch, owner: str | None = None) -> dict[str, Any]:
-    """Store the batch, start its first discussions; its status."""
-    topics = topics_of(body)
-    if len(topics) > svc.settings.max_batch_items:
-        raise Unprocessable(f"a batch may have at most {svc.settings.max_batch_items} items")
+    """Store the batch, start its first discussions; its status.
+
+    Every item is validated as a direct create would be (its filled-in topic too); the config
+    stores what was sent, never the filled-in copies.
+    """
+    check_items(body, svc.settings.max_batch_items)
     validate_template(svc, body.template)
-    cfg = BatchConfig(id=new_id("batch"), name=body.name, template=body.template, topics=topics,
+    cfg = BatchConfig(id=new_id("batch"), name=body.name, template=body.template,
+                      topics=body.topics, variables=body.variables,
                       concurrency=body.concurrency, owner=owner, created_at=iso())
-    svc.store.batches.create(cfg.id, cfg.model_dump_json(), len(topics))
+    svc.store.batches.create(cfg.id, cfg.model_dump_json(), cfg.total)
     pump(svc, cfg.id)
     return status(svc, cfg.id)
 
@@ -142,12 +98,15 @@ def pump(svc: Services, batch_id: str) -> bool:
 
 
 def _start(svc: Services, cfg: BatchConfig, idx: int, marker: str) -> None:
-    body = cfg.template.model_copy(update={
-        "topic": cfg.topics[idx],
-        "metadata": {**cfg.template.metadata, "batch_id": cfg.id, "batch_item": idx},
-    })
     try:
+        # Checked when the batch was made; again here, as a direct create would be.
+        filled = with_topic(cfg.template, cfg.topic(idx))
+        body = filled.model_copy(update={"metadata": {
+            **filled.metadata, "batch_id": cfg.id, "batch_item": idx}})
         session = create_discussion(svc, body, cfg.owner, creator=f"batch:{cfg.id}")
+    except ValueError as exc:  # a placeholder an older batch stored unchecked
+        svc.store.batches.failed_to_start(cfg.id, idx, marker, f"error: {exc}"[:500])
+        return
     except OrchestratorError as exc:
         svc.store.batches.failed_to_start(cfg.id, idx, marker, f"error: {exc.message}"[:500])
         return
@@ -184,6 +143,18 @@ def cancel(svc: Services, batch_id: str, actor: str | None = None) -> dict[str, 
     return status(svc, batch_id)
 
 
+def delete(svc: Services, batch_id: str, actor: str | None = None) -> None:
+    """Cancel the running discussions (they stay, their owner's), then forget the batch."""
+    _config(svc, batch_id)
+    rows = svc.store.batches
+    rows.cancel(batch_id, iso())  # a pump racing us starts nothing more
+    for did in rows.running(batch_id):
+        if not did.startswith("slot:"):
+            cancel_discussion(svc, did, actor=actor or f"batch:{batch_id}",
+                              reason="batch_deleted")
+    rows.delete(batch_id)
+
+
 def status(svc: Services, batch_id: str) -> dict[str, Any]:
     """Status, counts and each item's outcome, with totals across the batch."""
     rows = svc.store.batches
@@ -196,8 +167,8 @@ def status(svc: Services, batch_id: str) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
     totals = {"messages": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
-    for idx, topic in enumerate(cfg.topics):
-        item: dict[str, Any] = {"index": idx, "topic": topic}
+    for idx in range(cfg.total):
+        item: dict[str, Any] = {"index": idx, "topic": cfg.topic(idx)}
         value = started.get(str(idx))
         if value is None:
             item["status"] = "not_started"
@@ -210,7 +181,7 @@ def status(svc: Services, batch_id: str) -> dict[str, Any]:
                         outcome=json.loads(outcome) if outcome else None)
             totals["messages"] += int(seq or 0)
             for m in msgs:
-                md = json.loads(m).get("metadata") or {}
+                md = _metadata(m)
                 totals["prompt_tokens"] += int(md.get("prompt_tokens") or 0)
                 totals["completion_tokens"] += int(md.get("completion_tokens") or 0)
                 totals["cost_usd"] += float(md.get("cost_usd") or 0.0)
@@ -220,11 +191,20 @@ def status(svc: Services, batch_id: str) -> dict[str, Any]:
     failures = [i for i in items if i["status"] in ("failed", "failed_to_start")]
     return {
         "id": cfg.id, "name": cfg.name, "status": raw.get("status"),
-        "concurrency": cfg.concurrency, "total": len(cfg.topics),
+        "concurrency": cfg.concurrency, "total": cfg.total,
         "running": len(running), "pending": rows.pending_count(batch_id),
         "counts": counts, "totals": totals, "failures": len(failures), "items": items,
         "created_at": cfg.created_at, "finished_at": raw.get("finished_at") or None,
     }
+
+
+def _metadata(raw: str) -> dict[str, Any]:
+    """A stored message's metadata; empty for a record that does not parse."""
+    try:
+        md = json.loads(raw).get("metadata")
+    except (ValueError, RecursionError, AttributeError):
+        return {}
+    return md if isinstance(md, dict) else {}
 
 
 def list_ids(svc: Services) -> list[str]:

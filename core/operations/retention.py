@@ -25,28 +25,51 @@ def _epoch(ts: str | None) -> float | None:
 
 
 def sweep(store: Store, retention_s: float, now: float | None = None) -> list[str]:
-    """Delete discussions finished more than `retention_s` ago; the ids deleted."""
+    """Delete discussions finished more than `retention_s` ago; the ids deleted.
+
+    Reads only what is due, from the finished index (each discussion is added by the commit
+    that ends it), so a sweep costs what it deletes, not what is stored."""
     if retention_s <= 0:
         return []
     now = now or time.time()
-    candidates = store.inactive_ids()
+    if not store.finished_indexed():
+        index_earlier(store)
     deleted: list[str] = []
-    for i in range(0, len(candidates), CHUNK):
-        chunk = candidates[i:i + CHUNK]
-        for did, (status, updated) in zip(chunk, store.status_and_update(chunk), strict=True):
-            if status is None:
+    while True:
+        due = store.finished_before(now - retention_s, CHUNK)
+        if not due:
+            break
+        for did in due:
+            try:
+                store.delete(did)  # also leaves the index
+            except DiscussionNotFound:
                 store.forget(did)  # its keys are already gone
                 continue
-            ended = _epoch(updated)
-            if Status(status).terminal and ended is not None and ended + retention_s <= now:
-                try:
-                    store.delete(did)
-                except DiscussionNotFound:
-                    continue
-                deleted.append(did)
+            deleted.append(did)
     if deleted:
         log.info("retention deleted %d finished discussions", len(deleted))
     return deleted
+
+
+def index_earlier(store: Store) -> int:
+    """Once per store: add the discussions that finished before the finished index existed
+    (by their last change); how many were added."""
+    candidates = store.inactive_ids()
+    added = 0
+    for i in range(0, len(candidates), CHUNK):
+        chunk = candidates[i:i + CHUNK]
+        found: dict[str, float] = {}
+        for did, (status, updated) in zip(chunk, store.status_and_update(chunk), strict=True):
+            if status is None:
+                store.forget(did)
+                continue
+            ended = _epoch(updated)
+            if Status(status).terminal and ended is not None:
+                found[did] = ended
+        store.index_finished(found)
+        added += len(found)
+    store.mark_finished_indexed()
+    return added
 
 
 def claim_sweep(store: Store, interval_s: float) -> bool:

@@ -6,14 +6,39 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.ground.errors import NotFound
 from core.ground.models import CreateDiscussion
+from core.ground.template import fill
+
+# A schedule's topic may name `{date}` (the slot's date, YYYY-MM-DD), and nothing else.
+_SAMPLE_DATE = "2000-01-01"
 
 
 class ScheduleNotFound(NotFound):
     code = "schedule_not_found"
+
+
+def slot_topic(template: CreateDiscussion, day: str) -> str:
+    """The topic of the discussion a slot fires: `{date}` filled with the slot's date."""
+    return fill(template.topic, {"date": day})
+
+
+def check_template(template: CreateDiscussion | None) -> CreateDiscussion | None:
+    """The template, if the discussions it fires would be accepted by a direct create: only
+    `{date}` placeholders, and the filled-in topic within a topic's limits."""
+    if template is None:
+        return None
+    topic = slot_topic(template, _SAMPLE_DATE)  # ValueError for any other placeholder
+    try:
+        CreateDiscussion.model_validate(
+            {**template.model_dump(mode="json", exclude_unset=True), "topic": topic})
+    except ValidationError as exc:
+        err = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+        raise ValueError(f"with {{date}} filled in, {'.'.join(map(str, err['loc']))}: "
+                         f"{err['msg']}") from None
+    return template
 
 
 class _Timing(BaseModel):
@@ -50,6 +75,8 @@ class CreateSchedule(_Timing):
     paused: bool = Field(default=False, strict=True)
     template: CreateDiscussion
 
+    _template = field_validator("template")(check_template)
+
 
 class UpdateSchedule(BaseModel):
     """Body of `PATCH /v1/schedules/{id}`: any subset of the fields."""
@@ -61,6 +88,8 @@ class UpdateSchedule(BaseModel):
     timezone: str | None = Field(default=None, max_length=64)
     missed: Literal["skip", "catch_up"] | None = None
     template: CreateDiscussion | None = None
+
+    _template = field_validator("template")(check_template)
 
     @model_validator(mode="after")
     def _timing(self) -> UpdateSchedule:

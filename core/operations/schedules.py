@@ -26,11 +26,13 @@ from core.ground import metrics
 from core.ground.clock import iso
 from core.ground.errors import OrchestratorError
 from core.ground.ids import new_id
+from core.ground.models import with_topic
 from core.operations.schedule_models import (
     CreateSchedule,
     Schedule,
     ScheduleNotFound,
     UpdateSchedule,
+    slot_topic,
 )
 from core.services.auth import Principal
 from core.services.context import Services
@@ -208,12 +210,17 @@ def _fire(svc: Services, s: Schedule, slot: float) -> str | None:
     if not rows.claim_slot(s.id, field):
         return None  # another tick (or beat) already fired this slot
     when = datetime.fromtimestamp(slot, ZoneInfo(s.timezone))
-    body = s.template.model_copy(update={
-        "topic": s.template.topic.replace("{date}", when.date().isoformat()),
-        "metadata": {**s.template.metadata, "schedule_id": s.id, "schedule_slot": iso(_dt(slot))},
-    })
     try:
+        # `{date}` filled plainly, and the result validated as a direct create (a template
+        # stored before these checks existed may not pass).
+        filled = with_topic(s.template, slot_topic(s.template, when.date().isoformat()))
+        body = filled.model_copy(update={"metadata": {
+            **filled.metadata, "schedule_id": s.id, "schedule_slot": iso(_dt(slot))}})
         session = create_discussion(svc, body, s.owner, creator=f"schedule:{s.id}")
+    except ValueError as exc:
+        rows.record_run(s.id, field, f"error: {exc}"[:500], RUNS_KEPT)
+        log.warning("schedule %s slot %s: bad template: %s", s.id, slot, exc)
+        return None
     except OrchestratorError as exc:
         rows.record_run(s.id, field, f"error: {exc.message}"[:500], RUNS_KEPT)
         log.warning("schedule %s slot %s failed: %s", s.id, slot, exc.message)

@@ -28,7 +28,7 @@ from core.services.auth import SYSTEM, Principal
 from core.services.context import PostResult, Services
 from core.storage import audit, quotas
 from core.storage.listing import ListFilter, list_page
-from core.storage.records import status_change
+from core.storage.records import record_bytes, status_change
 from core.storage.store import Commit, Snapshot
 from protocols import View, get_protocol
 from protocols.base import posts_itself
@@ -148,6 +148,8 @@ def create_discussion(svc: Services, body: CreateDiscussion, owner: str | None =
         created_at=iso(),
     )
     users = [h.user_id for h in body.humans] + ([owner] if owner else [])
+    if owner:  # the config and participants count against the owner's storage too
+        quotas.check_storage(svc.store.r, svc.settings, owner, record_bytes(config, participants))
     if owner:
         quotas.admit_discussion(svc.store.r, svc.settings, owner, did)
     try:
@@ -228,8 +230,9 @@ def append(svc: Services, snap: Snapshot, author: Participant, *, content: str,
     discussion_id = snap.config.id
     if idempotency_key:
         # A retry answers as the first attempt did, even when the turn has moved on since.
-        seen = svc.store.remembered(discussion_id, idempotency_key)
-        if seen is not None and seen.participant_id == author.participant_id:
+        # Keys are the poster's own: another participant's use of the same key is theirs.
+        seen = svc.store.remembered(discussion_id, author.participant_id, idempotency_key)
+        if seen is not None:
             return PostResult(seen, replayed=True)
     if snap.state.status.terminal:
         raise Conflict(f"discussion {discussion_id} is {snap.state.status.value}")
@@ -277,8 +280,10 @@ def append(svc: Services, snap: Snapshot, author: Participant, *, content: str,
         turn = None
     try:
         result = svc.store.commit(
-            discussion_id, change, turn=turn,
+            discussion_id, change, turn=turn, participant_id=author.participant_id,
             idempotency_key=idempotency_key, idempotency_ttl_s=IDEMPOTENCY_TTL_S,
+            max_bytes=svc.settings.max_discussion_bytes,
+            storage_quota=svc.settings.user_storage_bytes,
         )
     except StaleLease:
         raise Conflict("the turn moved on while posting; read the discussion and retry") from None

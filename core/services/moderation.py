@@ -17,6 +17,7 @@ from core.services import access, lifecycle
 from core.services.auth import SYSTEM, Principal
 from core.services.context import PostResult, Services
 from core.storage import audit
+from core.storage.records import parse_message
 from core.storage.store import Commit, Snapshot, Store
 
 
@@ -115,8 +116,7 @@ def held_messages(store: Store, did: str) -> list[HeldMessage]:
     if not store.exists(did):
         raise DiscussionNotFound(f"discussion {did} not found")
     raw = store.held(did)
-    items = [HeldMessage(held_id=k, message=Message.model_validate_json(v))
-             for k, v in raw.items()]
+    items = [HeldMessage(held_id=k, message=parse_message(v)) for k, v in raw.items()]
     return sorted(items, key=lambda h: (h.message.timestamp, h.held_id))
 
 

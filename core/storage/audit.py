@@ -14,6 +14,7 @@ from typing import Any
 import redis
 
 from core.ground.clock import iso
+from core.ground.ids import stream_id_after
 from core.storage import keys
 
 log = logging.getLogger("audit")
@@ -38,8 +39,11 @@ def record(r: redis.Redis | Any, discussion_id: str, *, actor: str | None, actio
 
 def entries(r: redis.Redis, discussion_id: str, *, after: str = "-",
             limit: int = 100) -> list[dict[str, Any]]:
-    """Audit entries after the id `after` ('-' for the first), oldest first."""
-    start = "-" if after in ("", "-", "0", "0-0") else "(" + after
+    """Audit entries after the id `after` ('-' for the first), oldest first; ValueError for
+    an id Redis could not hold."""
+    start = stream_id_after(after)
+    if start is None:
+        return []  # nothing comes after the largest id
     raw = r.xrange(keys.audit(discussion_id), min=start, max="+", count=limit)
     return [
         {
@@ -48,8 +52,17 @@ def entries(r: redis.Redis, discussion_id: str, *, after: str = "-",
             "actor": f.get("actor"),
             "action": f.get("action"),
             "target": f.get("target") or None,
-            "details": json.loads(f.get("details") or "{}"),
+            "details": _details(f.get("details")),
             "request_id": f.get("request_id") or None,
         }
         for eid, f in raw
     ]
+
+
+def _details(raw: str | None) -> dict[str, Any]:
+    """An entry's details; marked, not raised, when a record does not parse."""
+    try:
+        value = json.loads(raw or "{}")
+    except (ValueError, RecursionError):
+        return {"unreadable": True}
+    return value if isinstance(value, dict) else {"value": value}

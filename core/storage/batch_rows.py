@@ -97,6 +97,14 @@ class BatchRows:
         pipe.srem(keys.BATCHES_ACTIVE, batch_id)
         pipe.execute()
 
+    def delete(self, batch_id: str) -> None:
+        """Forget the batch: every key of it and its place in the indexes."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(*keys.batch_keys(batch_id))
+        pipe.zrem(keys.BATCHES, batch_id)
+        pipe.srem(keys.BATCHES_ACTIVE, batch_id)
+        pipe.execute()
+
     def items(self, batch_id: str) -> dict[str, str]:
         """Item index -> discussion id or start error."""
         return self.r.hgetall(keys.batch_items(batch_id))

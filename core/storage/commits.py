@@ -5,16 +5,30 @@ scripts and `events_maxlen`."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import redis
 
 from core.ground.clock import iso
-from core.ground.errors import AttemptsExhausted, Conflict, DiscussionNotFound, StaleLease
+from core.ground.errors import (
+    AttemptsExhausted,
+    Conflict,
+    DiscussionNotFound,
+    StaleLease,
+    StorageFull,
+    StorageQuotaExceeded,
+)
 from core.ground.models import Message, Status
 from core.storage import keys, lua
-from core.storage.records import Commit, CommitResult, dump_message, state_value
+from core.storage.records import (
+    Commit,
+    CommitResult,
+    dump_message,
+    parse_message,
+    state_value,
+)
 
 
 class ReplicaTimeout(redis.TimeoutError):
@@ -89,9 +103,11 @@ class TurnWrites:
         self._cache_reply(keys=[keys.state(discussion_id), keys.replies(discussion_id)],
                           args=[turn, json.dumps(reply)])
 
-    def remembered(self, discussion_id: str, idempotency_key: str) -> Message | None:
-        """The message a post with this Idempotency-Key created, while remembered."""
-        raw = self.r.get(keys.idempotency(discussion_id, idempotency_key))
+    def remembered(self, discussion_id: str, participant_id: str,
+                   idempotency_key: str) -> Message | None:
+        """The message this participant's post with this Idempotency-Key created, while
+        remembered (another participant's use of the same key is theirs alone)."""
+        raw = self.r.get(keys.idempotency(discussion_id, participant_id, idempotency_key))
         if raw and self.wait_replicas:
             # A retry of an unacknowledged post is acknowledged only once replicas are back
             # (a replica that is online again has resynced everything the primary has).
@@ -100,7 +116,7 @@ class TurnWrites:
             if acked < self.wait_replicas:
                 raise ReplicaTimeout(f"post on {discussion_id} acknowledged by {acked} of "
                                      f"{self.wait_replicas} replicas")
-        return Message.model_validate_json(raw) if raw else None
+        return parse_message(raw) if raw else None
 
     def cached_replies(self, discussion_id: str, turns: Sequence[int]) -> dict[int, dict]:
         """The cached replies among `turns` (turn -> reply JSON)."""
@@ -121,6 +137,9 @@ class TurnWrites:
         idempotency_ttl_s: int = 0,
         begin_next: dict[str, Any] | None = None,
         expect_seq: int | None = None,
+        participant_id: str | None = None,
+        max_bytes: int = 0,
+        storage_quota: int = 0,
     ) -> CommitResult:
         """Apply `change` atomically. With a token and turn it is fenced: a stale step fails.
 
@@ -128,15 +147,17 @@ class TurnWrites:
         `begin_turn` does for the next turn, in the same round trip, provided the discussion
         is still active and its seq is then `expect_seq` (nobody posted in between, so the
         caller's prediction of the next speaker holds); `next_begun` says whether it did.
+
+        An idempotency key is the poster's (`participant_id`, by default the message's author):
+        a remembered message is replayed to them only. `max_bytes` and `storage_quota` (0: no
+        check) refuse a message that would take the discussion, or its owner's discussions,
+        past that many bytes (StorageFull, StorageQuotaExceeded: 413).
         """
         body = dump_message(change.message) if change.message else ""
         updates = {k: state_value(v) for k, v in change.updates.items()}
         events = [[t, json.dumps(d, separators=(",", ":"))] for t, d in change.events]
-        idem_key = (
-            keys.idempotency(discussion_id, idempotency_key)
-            if idempotency_key
-            else keys.idempotency(discussion_id, "-")
-        )
+        poster = participant_id or (change.message.participant_id if change.message else "")
+        idem_key = keys.idempotency(discussion_id, poster, idempotency_key or "-")
         res = self._commit_maybe_waiting(
             discussion_id,
             keys=[
@@ -148,6 +169,7 @@ class TurnWrites:
                 keys.ACTIVE,
                 idem_key,
                 keys.usage(discussion_id),
+                keys.FINISHED,
             ],
             args=[
                 "" if token is None else token,
@@ -168,11 +190,15 @@ class TurnWrites:
                 if change.increments else "",
                 json.dumps(begin_next) if begin_next and token is not None else "",
                 "" if expect_seq is None else expect_seq,
+                poster if idempotency_key else "",
+                max_bytes or "",
+                storage_quota or "",
+                repr(time.time()),
             ],
         )
         code = int(res[0])
         if code == 2:
-            msg = Message.model_validate_json(res[1])
+            msg = parse_message(res[1])
             return CommitResult(seq=msg.seq, turn=msg.turn or 0, event_id="", message=msg,
                                 replayed=True)
         if code == 0:
@@ -181,13 +207,24 @@ class TurnWrites:
                 raise DiscussionNotFound(f"discussion {discussion_id} not found")
             if reason == "status":
                 raise Conflict(f"discussion {discussion_id} is {detail}", status=detail)
+            if reason == "storage_full":
+                raise StorageFull(f"discussion {discussion_id} holds the {detail} bytes "
+                                  "MAX_DISCUSSION_BYTES allows", limit=int(detail))
+            if reason == "storage_quota":
+                raise StorageQuotaExceeded(
+                    f"your discussions hold the {detail} bytes USER_STORAGE_BYTES allows; "
+                    "delete some (finished ones also expire after RETENTION_FINISHED_S)",
+                    limit=int(detail))
+            if reason == "idempotency":
+                raise Conflict("this Idempotency-Key was used by another participant")
             raise StaleLease(f"commit refused: {reason}", reason=reason, detail=detail)
         seq = int(res[1])
         message = change.message.model_copy(update={"seq": seq}) if change.message else None
         begun = len(res) > 4 and int(res[4]) == 1
         return CommitResult(seq=seq, turn=int(res[2]), event_id=res[3] or "", message=message,
                             next_begun=begun,
-                            next_cached=json.loads(res[5]) if begun and res[5] else None)
+                            next_cached=json.loads(res[5]) if begun and res[5] else None,
+                            stored_bytes=int(res[6]) if len(res) > 6 else 0)
 
     def _commit_maybe_waiting(self, discussion_id: str, keys: list[str],
                               args: list[Any]) -> Any:

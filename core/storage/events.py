@@ -8,6 +8,8 @@ from typing import Any
 
 import redis
 
+from core.ground.ids import STREAM_ID_MAX, stream_id_after
+from core.ground.jsonlimits import FREE_JSON_MAX_DEPTH, depth
 from core.ground.models import Event
 from core.storage import keys, lua
 
@@ -32,7 +34,9 @@ class EventStream:
 
     def events_after(self, discussion_id: str, after: str, count: int = 1000) -> list[Event]:
         """Events strictly after the id `after` ('0' for all retained), oldest first."""
-        start = "(" + after if after not in ("0", "0-0", "-") else "-"
+        start = stream_id_after(after)
+        if start is None:
+            return []  # nothing can follow the largest id
         raw = self.r.xrange(keys.events(discussion_id), min=start, max="+", count=count)
         return [decode_event(eid, fields) for eid, fields in raw]
 
@@ -82,15 +86,26 @@ class EventStream:
 
 
 def decode_event(event_id: str, fields: dict[str, str]) -> Event:
-    """A stream entry as an Event."""
-    return Event(id=event_id, type=fields.get("type", "unknown"),
-                 data=json.loads(fields.get("data") or "{}"))
+    """A stream entry as an Event; data that will not parse is marked, not raised."""
+    try:
+        data = json.loads(fields.get("data") or "{}")
+    except (ValueError, RecursionError):
+        data = {"unreadable": True}
+    if not isinstance(data, dict):
+        data = {"value": data}
+    elif depth(data, FREE_JSON_MAX_DEPTH + 8) > FREE_JSON_MAX_DEPTH + 8:
+        data = {"unreadable": True}  # written before the input caps: too deep to encode
+    return Event(id=event_id, type=fields.get("type", "unknown"), data=data)
 
 
 def stream_id_key(event_id: str) -> tuple[int, int]:
-    """A stream id as a sortable pair, so ids compare numerically."""
+    """A stream id as a sortable pair, so ids compare numerically; ValueError past Redis'
+    64-bit parts."""
     ms, _, seq = event_id.partition("-")
-    return int(ms or 0), int(seq or 0)
+    pair = int(ms or 0), int(seq or 0)
+    if not (0 <= pair[0] <= STREAM_ID_MAX and 0 <= pair[1] <= STREAM_ID_MAX):
+        raise ValueError("stream id out of range")
+    return pair
 
 
 # ---------------------------------------------------------------- the stream hub's reads

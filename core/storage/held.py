@@ -32,7 +32,9 @@ class HeldAndMuted:
              event: dict[str, Any], idempotency_key: str | None, ttl_s: int) -> str | None:
         """Keep a post aside (its `held` event written with it); the record a retried
         idempotency key already held (a replay), or None when this call held it."""
-        idem = keys.idempotency(did, "held:" + (idempotency_key or "-"))
+        # The poster's own key (see keys.idempotency), apart from their direct posts' keys.
+        idem = keys.idempotency(did, str(event.get("participant_id", "")),
+                                "held:" + (idempotency_key or "-"))
         res = self.r.eval(
             lua.HOLD, 4, keys.state(did), keys.held(did), keys.events(did), idem,
             held_id, message_json, json.dumps(event), ttl_s if idempotency_key else 0,

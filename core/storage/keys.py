@@ -5,6 +5,8 @@ The seed's layout is kept; `:events`, `:fence`-free leases and the reply cache e
 
 from __future__ import annotations
 
+import hashlib
+
 ACTIVE = "discussions:active"  # set of discussion ids not yet in a terminal state
 ALL = "discussions:all"  # zset id -> created-at epoch seconds, for listing
 
@@ -70,9 +72,14 @@ def usage(discussion_id: str) -> str:
     return f"discussion:{discussion_id}:usage"
 
 
-def idempotency(discussion_id: str, key: str) -> str:
-    """A posted message's response, remembered under the client's Idempotency-Key."""
-    return f"discussion:{discussion_id}:idem:{key}"
+def idempotency(discussion_id: str, participant_id: str, key: str) -> str:
+    """A posted message's response, remembered under the poster's Idempotency-Key.
+
+    The client's key is hashed with the participant who posted, so it never becomes part of a
+    key name (`zz:session` cannot make a key that parses as a discussion's) and two people
+    using the same key never share one."""
+    digest = hashlib.sha256(f"{participant_id}\0{key}".encode()).hexdigest()[:32]
+    return f"discussion:{discussion_id}:idem:{digest}"
 
 
 def user_discussions(user_id: str) -> str:
@@ -88,6 +95,11 @@ def user_active_owned(user_id: str) -> str:
 def user_spend(user_id: str, day: str) -> str:
     """Hash `usd`, `tokens`: what a user's agents cost on one UTC day (YYYYMMDD)."""
     return f"user:{user_id}:spend:{day}"
+
+
+def user_storage(user_id: str) -> str:
+    """Bytes of message records in the discussions a user owns (the storage quota's count)."""
+    return f"user:{user_id}:storage"
 
 
 def user_sockets(user_id: str) -> str:
@@ -148,6 +160,9 @@ SCHEDULES_NEXT = "schedules:next"  # zset schedule id -> next slot epoch (absent
 BATCHES = "batches:all"  # zset batch id -> created-at epoch seconds
 BATCHES_ACTIVE = "batches:active"  # set of batch ids still starting or running discussions
 RETENTION_SWEEP = "retention:sweep"  # short-lived claim so one tick per interval sweeps
+FINISHED = "discussions:finished"  # zset id -> epoch it finished (retention's index)
+# Set once every discussion that finished before the index existed has been added to it.
+RETENTION_INDEXED = "retention:indexed"
 
 
 def schedule_runs(schedule_id: str) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass
 
 import redis
 
 from core.ground.errors import Unprocessable
+from core.ground.ids import valid_id
 from core.storage import keys
 
 CHUNK = 200
@@ -29,12 +31,17 @@ def encode_cursor(score: float, member: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[float, str]:
+    """The (created time, id) a cursor resumes after; 422 for anything this service could not
+    have issued (a time that is not a finite number, an id that is not a discussion id)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        score, member = raw.split("|", 1)
-        return float(score), member
+        text, member = raw.split("|", 1)
+        score = float(text)
     except (ValueError, UnicodeDecodeError):
-        raise Unprocessable("cursor is not one this service issued") from None
+        score, member = math.nan, ""
+    if not math.isfinite(score) or not valid_id("disc", member):
+        raise Unprocessable("cursor is not one this service issued")
+    return score, member
 
 
 def list_page(r: redis.Redis, f: ListFilter, *, limit: int | None = None,

@@ -98,7 +98,7 @@ return {1, cached or ''}
 # The one commit path, for steps (fenced by token and turn) and for API posts (unfenced,
 # optionally idempotent). Appends at most one message, applies state updates, writes events.
 # KEYS: 1 state, 2 messages, 3 events, 4 lock, 5 replies, 6 active set, 7 idempotency key,
-#       8 usage hash
+#       8 usage hash, 9 finished index (zset id -> finished epoch)
 # ARGV: 1 token ('' = no lease check)
 #       2 expected turn ('' = no turn check)
 #       3 message JSON without seq ('' = no message)
@@ -115,20 +115,35 @@ return {1, cached or ''}
 #      14 usage increments: flat JSON object field -> number as a string ('' = none)
 #      15 begin the next turn: its turn_started data JSON ('' = no)
 #      16 ... only if seq is then exactly this (nobody posted since the caller's view)
-# -> {1, seq, turn, message event id, next begun 0/1, next turn's cached reply JSON or ''}
+#      17 the posting participant ('' = none): a remembered message is replayed only to them
+#      18 the discussion's byte cap for this message ('' = none)
+#      19 the owner's storage quota in bytes for this message ('' = none)
+#      20 now (epoch seconds), the finished time of a terminal status
+# -> {1, seq, turn, message event id, next begun 0/1, next turn's cached reply JSON or '',
+#     bytes the discussion's messages now hold}
 #    | {2, remembered message JSON} | {0, reason, detail}
+# Storage: every message's bytes are added to the state's `bytes` and, when the discussion has
+# an owner, to the counter named by the state's `storage_key` (core.storage.keys.user_storage,
+# stored there at creation, so every commit counts without its caller knowing the owner; a
+# key read from a value is fine on one Redis and under Sentinel, not on Redis Cluster). With a
+# cap or quota given, a message that would pass it is refused ('storage_full',
+# 'storage_quota') before anything is written.
 # Beginning the next turn here (what BEGIN_TURN does) saves the engine one round trip per turn.
 COMMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 'gone', ''} end
 local idem_ttl = tonumber(ARGV[12])
 if idem_ttl > 0 then
   local seen = redis.call('GET', KEYS[7])
-  if seen then return {2, seen} end
+  if seen then
+    local poster = ARGV[17] or ''
+    if poster == '' or cjson.decode(seen)['participant_id'] == poster then return {2, seen} end
+    return {0, 'idempotency', ''}  -- another participant's key: never their message
+  end
 end
 if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then
   return {0, 'stale_lease', ''}
 end
-local st = redis.call('HMGET', KEYS[1], 'turn', 'status', 'seq')
+local st = redis.call('HMGET', KEYS[1], 'turn', 'status', 'seq', 'bytes', 'storage_key')
 local turn, status = st[1] or '0', st[2] or 'pending'
 if ARGV[2] ~= '' and turn ~= ARGV[2] then return {0, 'stale_turn', turn} end
 local terminal = {completed=true, cancelled=true, failed=true}
@@ -142,7 +157,21 @@ end
 local seq = tonumber(st[3] or '0')
 local event_id = ''
 local maxlen = ARGV[6]
+local size = string.len(ARGV[3])
+local stored = tonumber(st[4] or '0')
+local storage_key = st[5]
+if size > 0 then
+  local cap = tonumber(ARGV[18] or '')
+  if cap and cap > 0 and stored + size > cap then return {0, 'storage_full', tostring(cap)} end
+  local quota = tonumber(ARGV[19] or '')
+  if quota and quota > 0 and storage_key
+      and tonumber(redis.call('GET', storage_key) or '0') + size > quota then
+    return {0, 'storage_quota', tostring(quota)}
+  end
+end
 if ARGV[3] ~= '' then
+  stored = redis.call('HINCRBY', KEYS[1], 'bytes', size)
+  if storage_key then redis.call('INCRBY', storage_key, size) end
   seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
   local msg = '{"seq":' .. seq .. ',' .. string.sub(ARGV[3], 2)
   redis.call('RPUSH', KEYS[2], msg)
@@ -154,7 +183,10 @@ local updates = cjson.decode(ARGV[4])
 for k, v in pairs(updates) do redis.call('HSET', KEYS[1], k, v) end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[13])
 local new_status = updates['status']
-if new_status and terminal[new_status] then redis.call('SREM', KEYS[6], ARGV[11]) end
+if new_status and terminal[new_status] then
+  redis.call('SREM', KEYS[6], ARGV[11])
+  redis.call('ZADD', KEYS[9], ARGV[20], ARGV[11])  -- retention finds it by when it finished
+end
 for _, ev in ipairs(cjson.decode(ARGV[5])) do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'type', ev[1], 'data', ev[2])
 end
@@ -175,7 +207,7 @@ if (ARGV[15] or '') ~= '' and ARGV[1] ~= '' and tostring(seq) == ARGV[16]
   cached = redis.call('HGET', KEYS[5], turn) or ''
   begun = 1
 end
-return {1, seq, tonumber(turn), event_id, begun, cached}
+return {1, seq, tonumber(turn), event_id, begun, cached, stored}
 """
 
 # KEYS: 1 state, 2 replies
@@ -274,4 +306,16 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) - tonumber(ARGV[2])) + 60)
 return 1
+"""
+
+# KEYS: 1 state
+# Gives a deleted discussion's bytes back to its owner's storage count (see COMMIT); run in
+# the same transaction as the delete, so no commit falls in between. -> bytes given back.
+RELEASE_STORAGE = """
+local n = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')
+local k = redis.call('HGET', KEYS[1], 'storage_key')
+if k and n > 0 then
+  if redis.call('DECRBY', k, n) <= 0 then redis.call('DEL', k) end
+end
+return n
 """

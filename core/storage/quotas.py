@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from core.ground.errors import QuotaExceeded
+from core.ground.errors import QuotaExceeded, StorageQuotaExceeded
 from core.ground.settings import Settings
 from core.storage import keys
 from core.storage.lua import QUOTA_ADMIT, SOCKET_ADMIT
@@ -84,6 +84,20 @@ def charge(r: redis.Redis, settings: Settings, user_id: str, usd: float,
     if settings.user_daily_tokens and int(total_tokens) >= settings.user_daily_tokens:
         return f"daily agent budget of {settings.user_daily_tokens} tokens used up"
     return None
+
+
+def storage_used(r: redis.Redis, user_id: str) -> int:
+    """Bytes of message records in the discussions the user owns."""
+    return int(r.get(keys.user_storage(user_id)) or 0)
+
+
+def check_storage(r: redis.Redis, settings: Settings, user_id: str, adding: int) -> None:
+    """Refuse (413) to store `adding` more bytes for the user past their storage quota."""
+    quota = settings.user_storage_bytes
+    if quota and storage_used(r, user_id) + adding > quota:
+        raise StorageQuotaExceeded(
+            f"your discussions hold the {quota} bytes USER_STORAGE_BYTES allows; delete some "
+            "(finished ones also expire after RETENTION_FINISHED_S)", limit=quota)
 
 
 SOCKET_TTL_S = 60  # an open socket renews its entry well within this

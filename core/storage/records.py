@@ -39,6 +39,8 @@ class CommitResult:
     # Set when the commit also began the next turn (see `begin_next`): its cached reply, if any.
     next_begun: bool = False
     next_cached: dict[str, Any] | None = None
+    # Bytes of message records the discussion holds after this commit.
+    stored_bytes: int = 0
 
 
 @dataclass
@@ -61,6 +63,43 @@ PARSED_CACHE = 2048
 def dump_message(message: Message) -> str:
     # pydantic-core writes compact UTF-8 JSON itself: no dict round trip (every turn and post).
     return message.model_dump_json(exclude={"seq"})
+
+
+def record_bytes(config: DiscussionConfig, participants: Sequence[Participant]) -> int:
+    """What a new discussion's config and participants take, as counted for storage."""
+    return len(config.model_dump_json()) + sum(len(p.model_dump_json()) for p in participants)
+
+
+def parse_message(raw: str) -> Message:
+    """A stored message; one that will not parse (damaged, or written before the input caps)
+    comes back with what can be read of it and `metadata.unreadable`, so one bad record never
+    fails a whole transcript."""
+    try:
+        return Message.model_validate_json(raw)
+    except ValueError:  # a ValidationError, including "recursion limit exceeded"
+        pass
+    try:
+        data = json.loads(raw)  # the standard parser reads deeper than pydantic's
+    except (ValueError, RecursionError):
+        data = {}
+    data = data if isinstance(data, dict) else {}
+
+    def text(name: str) -> str:
+        value = data.get(name)
+        return value if isinstance(value, str) else ""
+
+    def number(name: str) -> int | None:
+        value = data.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    kind = text("participant_type")
+    return Message(
+        message_id=text("message_id") or "msg_unreadable", seq=number("seq") or 0,
+        participant_id=text("participant_id"), participant_name=text("participant_name"),
+        participant_type=kind if kind in ("agent", "human") else "human",
+        content=text("content"), timestamp=text("timestamp"), round=number("round"),
+        turn=number("turn"), metadata={"unreadable": True},
+    )
 
 
 def state_value(value: Any) -> str:
@@ -90,6 +129,7 @@ def parse_state(raw: dict[str, str]) -> DiscussionState:
         failures=int(raw.get("failures") or 0),
         parallel=json.loads(raw["parallel"]) if raw.get("parallel") else None,
         updated_at=raw.get("updated_at") or None,
+        stored_bytes=int(raw.get("bytes") or 0),
     )
 
 

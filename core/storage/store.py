@@ -20,16 +20,18 @@ from core.ground.models import (
     Usage,
 )
 from core.ground.usage import parse_usage
-from core.storage import keys
+from core.storage import keys, lua
 from core.storage.batch_rows import BatchRows
 from core.storage.commits import TurnWrites
 from core.storage.events import EventStream, decode_event, stream_id_key
+from core.storage.finished import FinishedIndex
 from core.storage.held import HeldAndMuted
 from core.storage.records import (
     PARSED_CACHE,
     Commit,
     CommitResult,
     Snapshot,
+    parse_message,
     parse_state,
 )
 from core.storage.schedule_rows import ScheduleRows
@@ -39,7 +41,7 @@ __all__ = ["Commit", "CommitResult", "Snapshot", "Store", "decode_event", "parse
            "stream_id_key"]
 
 
-class Store(TurnWrites, EventStream, HeldAndMuted):
+class Store(TurnWrites, EventStream, HeldAndMuted, FinishedIndex):
     """Discussion state in Redis, in the seed's key layout (see core.storage.keys)."""
 
     def __init__(self, client: redis.Redis, *, events_maxlen: int = 10_000,
@@ -79,13 +81,19 @@ class Store(TurnWrites, EventStream, HeldAndMuted):
             "fence": "0",
             "updated_at": now,
         }
+        config_json = config.model_dump_json()
+        parts_json = {p.participant_id: p.model_dump_json() for p in participants}
+        # Storage counted for quotas: the records here, then every message's (COMMIT).
+        size = len(config_json) + sum(len(v) for v in parts_json.values())
+        state["bytes"] = str(size)
+        if config.owner:
+            state["storage_key"] = keys.user_storage(config.owner)
         event = {"status": status.value, "previous": None, "reason": "created"}
         pipe = self.r.pipeline(transaction=True)
-        pipe.set(keys.session(did), config.model_dump_json())
-        pipe.hset(
-            keys.participants(did),
-            mapping={p.participant_id: p.model_dump_json() for p in participants},
-        )
+        pipe.set(keys.session(did), config_json)
+        pipe.hset(keys.participants(did), mapping=parts_json)
+        if config.owner:
+            pipe.incrby(keys.user_storage(config.owner), size)
         pipe.hset(keys.state(did), mapping=state)
         pipe.xadd(
             keys.events(did),
@@ -131,7 +139,7 @@ class Store(TurnWrites, EventStream, HeldAndMuted):
             config=config,
             participants=list(participants),
             state=parse_state(raw_state),
-            recent=[Message.model_validate_json(m) for m in raw_msgs],
+            recent=[parse_message(m) for m in raw_msgs],
         )
 
     def _config_and_participants(self, discussion_id: str, raw_cfg: str, raw_parts: dict[str, str]
@@ -232,7 +240,7 @@ class Store(TurnWrites, EventStream, HeldAndMuted):
         pipe.lrange(keys.messages(discussion_id), offset, offset + limit - 1)
         pipe.llen(keys.messages(discussion_id))
         raw, total = pipe.execute()
-        return [Message.model_validate_json(m) for m in raw], int(total)
+        return [parse_message(m) for m in raw], int(total)
 
     def list_ids(self, *, user: str | None = None, active_only: bool = False) -> list[str]:
         """Discussion ids, newest first; narrowed to a user's index or the active set."""
@@ -244,22 +252,6 @@ class Store(TurnWrites, EventStream, HeldAndMuted):
             mine = set(self.r.smembers(keys.user_discussions(user)))
             ids = [i for i in ids if i in mine]
         return ids
-
-    def inactive_ids(self) -> list[str]:
-        """Stored discussions not in the active set (finished, or their keys gone)."""
-        active = set(self.r.smembers(keys.ACTIVE))
-        return [d for d in self.r.zrange(keys.ALL, 0, -1) if d not in active]
-
-    def status_and_update(self, discussion_ids: list[str]) -> list[tuple[str | None, str | None]]:
-        """(status, updated_at) of each discussion; Nones for one that is gone."""
-        pipe = self.r.pipeline(transaction=False)
-        for did in discussion_ids:
-            pipe.hmget(keys.state(did), "status", "updated_at")
-        return [(st, upd) for st, upd in pipe.execute()] if discussion_ids else []
-
-    def forget(self, discussion_id: str) -> None:
-        """Drop an id whose keys are already gone from the listing index."""
-        self.r.zrem(keys.ALL, discussion_id)
 
     def claim(self, key: str, interval_s: float) -> bool:
         """True for the one caller per `interval_s` that sets the claim `key` first."""
@@ -285,9 +277,11 @@ class Store(TurnWrites, EventStream, HeldAndMuted):
                 users.add(p.user_id)
         idem = list(self.r.scan_iter(match=keys.idempotency_pattern(discussion_id), count=500))
         pipe = self.r.pipeline(transaction=True)
+        pipe.eval(lua.RELEASE_STORAGE, 1, keys.state(discussion_id))
         pipe.delete(*keys.discussion_keys(discussion_id), *idem)
         pipe.srem(keys.ACTIVE, discussion_id)
         pipe.zrem(keys.ALL, discussion_id)
+        pipe.zrem(keys.FINISHED, discussion_id)
         for user in users:
             pipe.srem(keys.user_discussions(user), discussion_id)
         pipe.execute()

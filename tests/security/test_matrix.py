@@ -112,6 +112,8 @@ REST.update({
     "batches.list_batches": (_get("/v1/batches"), ANYONE),
     "batches.get_batch": (_get("/v1/batches/{bid}"), OWNER_ONLY),
     "batches.cancel_batch": (_post("/v1/batches/{bid}/cancel"), OWNER_ONLY),
+    "batches.delete_batch": (
+        lambda c, ctx, h, role: c.delete(f"/v1/batches/{ctx['bid']}", headers=h), OWNER_ONLY),
 })
 MODERATORS = {"none": 401, "eve": 404, "rita": 403, "wade": 403, "mona": 200, "alice": 200}
 
