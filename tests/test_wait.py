@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from api import create_app
+from core.ground.ids import new_id
 from core.ground.models import Permission, Protocol, Status
 from core.ground.settings import Settings
 from core.storage import keys
@@ -74,7 +75,7 @@ def test_an_unacknowledged_post_is_a_503_and_its_retry_is_not_a_second_message(
     s, store = _store(settings, port, 1)
     app = create_app({"TESTING": True}, settings=s, dispatch=lambda did: None)
     client = app.test_client()
-    did = "disc_wait_api"
+    did = new_id("disc")  # the API accepts only well-formed ids
     store.create(config(Protocol.FREE_FORM).model_copy(update={"id": did}),
                  [agent("a1"), human("h1", "ann", (Permission.READ, Permission.WRITE))],
                  status=Status.ACTIVE)
