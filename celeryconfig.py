@@ -31,6 +31,7 @@ def build(settings: Settings) -> dict[str, Any]:
             "socket_timeout": settings.redis_socket_timeout_s,
             "socket_connect_timeout": settings.redis_connect_timeout_s,
             "max_connections": settings.broker_max_connections,
+            **_sentinel_options(settings),
         },
         # Steps never wait on other tasks' results, so none are stored.
         "task_ignore_result": True,
@@ -67,3 +68,12 @@ def build(settings: Settings) -> dict[str, Any]:
             },
         },
     }
+
+
+def _sentinel_options(settings: Settings) -> dict[str, Any]:
+    """kombu's Sentinel transport options, when the broker is reached through Sentinel."""
+    if not settings.broker_url.startswith("sentinel://"):
+        return {}
+    timeout = settings.redis_connect_timeout_s
+    return {"master_name": settings.redis_sentinel_master,
+            "sentinel_kwargs": {"socket_timeout": timeout, "socket_connect_timeout": timeout}}

@@ -55,7 +55,9 @@ class Orchestrator:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.redis, events_maxlen=self.settings.events_maxlen)
+            self._store = Store(self.redis, events_maxlen=self.settings.events_maxlen,
+                                wait_replicas=self.settings.redis_wait_replicas,
+                                wait_timeout_ms=self.settings.redis_wait_timeout_ms)
         return self._store
 
     def dispatch(self, discussion_id: str) -> None:

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 # Frames kept encoded: enough for every event in flight to every local socket.
 FRAME_CACHE = 4096
+# Offered to a discussion's subscribers when its stream lost events they may have been sent
+# (a Redis failover to a replica that had not received them): each must resync.
+REWOUND = Event(id="0-0", type="rewound", data={})
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -179,6 +182,7 @@ class StreamHub:
     def _loop(self) -> None:
         backoff = 0.1
         last_check = time.monotonic()
+        lost = False
         while not self._stopping:
             with self._lock:
                 positions = dict(self._positions)
@@ -189,11 +193,15 @@ class StreamHub:
             try:
                 if self._client is None:
                     self._client = self._client_factory()
+                if lost:
+                    self._check_rewound()
+                    lost = False
                 result = events.read_live(self._client, positions, count=500,
                                           block_ms=self.block_ms)
                 backoff = 0.1
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("stream hub lost Redis (%s); retrying in %.1fs", exc, backoff)
+                lost = True
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -214,16 +222,44 @@ class StreamHub:
             for event in batch:
                 sub.offer(event)
 
+    def _check_rewound(self) -> None:
+        """After reconnecting: a stream that now ends before what the hub already delivered
+        lost events (a failover to a replica that lacked them). Its subscribers are told to
+        resync, and reading goes on from where the stream now ends."""
+        assert self._client is not None
+        with self._lock:
+            positions = dict(self._positions)
+        self._rewound(positions, events.stream_ends(self._client, list(positions)))
+
+    def _rewound(self, positions: dict[str, str], ends: list[str | None]) -> None:
+        """Resync the subscribers of every stream whose last entry precedes the position."""
+        for (did, pos), end in zip(positions.items(), ends, strict=True):
+            if end is None or events.stream_id_key(end) >= events.stream_id_key(pos):
+                continue  # no stream at all is a deletion: _check_existence tells them
+            log.warning("events of %s after %s were lost (Redis failover?); viewers resync",
+                        did, end)
+            with self._lock:
+                if did in self._positions:
+                    self._positions[did] = end
+                subs = list(self._subs.get(did, ()))
+            for sub in subs:
+                sub.offer(REWOUND)
+
     def _check_existence(self) -> None:
-        """Tell the sockets of deleted discussions, whose streams simply stop."""
+        """Tell the sockets of deleted discussions, whose streams simply stop, and those of
+        streams that lost events already delivered (a failover may surface no error here:
+        the client reconnects by itself)."""
         with self._lock:
             dids = list(self._subs)
+            positions = dict(self._positions)
         if not dids or self._client is None:
             return
         try:
             found = events.which_exist(self._client, dids)
+            ends = events.stream_ends(self._client, list(positions))
         except (redis.ConnectionError, redis.TimeoutError):
             return
+        self._rewound(positions, ends)
         for did, exists in zip(dids, found, strict=True):
             if not exists:
                 with self._lock:

@@ -21,7 +21,7 @@ from simple_websocket import ConnectionClosed
 
 from api.extension import Orchestrator
 from api.frames import CLOSE_UNAUTHENTICATED, FrameHandler, FrameRate
-from api.hub import Subscription
+from api.hub import REWOUND, Subscription
 from core.ground import metrics
 from core.ground.errors import DiscussionNotFound
 from core.ground.models import Event
@@ -151,6 +151,10 @@ class Viewer(FrameHandler):
                                               "retained", "last_event_id": after,
                                     "first_retained_id": first}})
                 return self._init()
+            if wanted != (0, 0) and store.event_lost(self.did, after):
+                # The viewer saw an event this stream no longer has: a failover lost it.
+                return self._resync("last_event_id was lost (Redis failover)", after,
+                                    store.last_event_id(self.did))
             # Read the whole backlog first (at most the cap's worth is held): a replay over the
             # cap is never sent, the viewer starts afresh from a bounded init instead.
             backlog: list[Event] = []
@@ -196,7 +200,21 @@ class Viewer(FrameHandler):
                 if self.sub.gone:
                     self.ws.close(CLOSE_GONE, "discussion deleted")
                 return  # the reader saw the socket close
+            if item is REWOUND:
+                with self.send_lock:
+                    self._resync("events already sent were lost (Redis failover)",
+                                 f"{self.last_sent[0]}-{self.last_sent[1]}",
+                                 self.orch.store.last_event_id(self.did))
+                continue
             self.send_event(item)
+
+    def _resync(self, reason: str, last_event_id: str, stream_end: str) -> None:
+        """Tell the viewer its history is no longer the server's, then a fresh init (the
+        caller holds `send_lock`)."""
+        self.send({"type": "resync_required",
+                   "data": {"reason": reason, "last_event_id": last_event_id,
+                            "stream_end_id": stream_end}})
+        self._init()
 
     def _read_frames(self) -> None:
         assert self.sub is not None

@@ -25,10 +25,11 @@ from bench.sections import (
     redis_rate,
     stored,
     throughput,
+    wait_cost,
 )
 
 SECTIONS = {"a": throughput, "c": io_bound, "d": fanout, "e": http, "f": redis_rate,
-            "g": stored, "h": memory}
+            "g": stored, "h": memory, "w": wait_cost}
 
 
 def machine() -> str:
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="tiny shapes: a smoke run in seconds, figures meaningless")
-    parser.add_argument("--only", default="acdefgh",
+    parser.add_argument("--only", default="acdefghw",
                         help="sections to run, e.g. 'ad' (a includes b)")
     parser.add_argument("--no-autogen", action="store_true",
                         help="skip AutoGen (otherwise installed into bench/.venv-autogen)")

@@ -17,6 +17,7 @@ from bench.redis_bench import run_redis_benchmark
 from bench.redis_loop import run_loop
 from bench.stats import TurnStats
 from bench.stored_bench import OPERATIONS, compare, prepare, run_memory
+from bench.wait_bench import run_wait
 from core.ground.settings import Settings
 
 
@@ -36,6 +37,7 @@ class Shapes:
     redis_requests: int
     stored: tuple[int, ...]  # stored discussions for the cost-vs-data section
     stored_samples: int  # requests timed per operation at each size
+    wait: tuple[int, int] = (20, 250)  # discussions, turns: WAIT's cost per turn
 
 
 FULL = Shapes(long=(1, 1000), many=(100, 50), io=(1000, 10, 500), io_workers=2,
@@ -44,7 +46,8 @@ FULL = Shapes(long=(1, 1000), many=(100, 50), io=(1000, 10, 500), io_workers=2,
               stored=(1_000, 100_000), stored_samples=200)
 QUICK = Shapes(long=(1, 30), many=(4, 10), io=(6, 3, 50), io_workers=1, io_concurrency=20,
                fan_one=4, fan_many=(2, 2), fan_turns=3, fan_latency_ms=20, http_clients=2,
-               http_seconds=1, redis_requests=2000, stored=(1_000, 10_000), stored_samples=10)
+               http_seconds=1, redis_requests=2000, stored=(1_000, 10_000), stored_samples=10,
+               wait=(2, 10))
 
 
 def _times(ours: float, anchor: float) -> str:
@@ -234,3 +237,22 @@ def memory(sh: Shapes) -> list[Row]:
                       f"messages, plus up to {run.tail} events kept",
                 ratio=f"{run.per_content_b:.2f}x content",
                 target="<= 1.5x content + fixed", met=verdict(run.per_content_b <= 1.5))]
+
+
+def wait_cost(sh: Shapes) -> list[Row]:
+    """(w): REDIS_WAIT_REPLICAS=1 against the same run without it, with a real replica."""
+    n, turns = sh.wait
+    run = run_wait(n, turns, latency_ms=0)
+    rows = []
+    for label, r in (("no WAIT (replica attached)", run.plain),
+                     ("REDIS_WAIT_REPLICAS=1", run.waiting)):
+        rows.append(Row("w WAIT", f"{n:,} x {turns:,} turns", f"engine, 1 worker, {label}",
+                        rate=fmt(r.stats.per_s, " turns/s"), p50=fmt(r.stats.p50_ms, " ms", 2),
+                        p99=fmt(r.stats.p99_ms, " ms", 2),
+                        extra=f"CPU/turn worker {r.worker_cpu_us_per_turn:.0f} us, primary "
+                              f"{r.redis_cpu_us_per_turn:.0f} us"
+                              + (f"; {r.failed} not completed" if r.failed else "")))
+    rows[-1].extra += f"; {run.ratio:.0%} of the rate without WAIT"
+    rows[-1].target = "measured, no target"
+    return rows
+

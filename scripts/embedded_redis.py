@@ -51,8 +51,12 @@ def answers(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
-def start(port: int, workdir: Path, *, appendonly: bool = False) -> subprocess.Popen[bytes]:
-    """Start redis-server on 127.0.0.1:port with data in `workdir`; wait until it answers."""
+def start(port: int, workdir: Path, *, appendonly: bool = False,
+          extra_args: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """Start redis-server on 127.0.0.1:port with data in `workdir`; wait until it answers.
+
+    `extra_args` are more server options (e.g. `--replicaof 127.0.0.1 6380`).
+    """
     binary = find_redis_server()
     if binary is None:
         raise RuntimeError("no redis-server found: apt-get install redis-server, "
@@ -63,6 +67,7 @@ def start(port: int, workdir: Path, *, appendonly: bool = False) -> subprocess.P
             "--protected-mode", "no"]
     if appendonly:
         args += ["--appendfsync", "everysec"]
+    args += extra_args or []
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                             env={**os.environ})
     url = f"redis://127.0.0.1:{port}/0"

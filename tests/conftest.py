@@ -62,7 +62,6 @@ def settings(redis_url: str, refplatform_server: tuple[str, object]) -> Settings
         agent_backoff_max_s=0.5,
         step_slice_s=0.5,
         turn_deadline_s=10,
-        lease_margin_s=2,
         step_soft_time_limit_s=30,
         step_time_limit_s=40,
         broker_visibility_timeout_s=60,

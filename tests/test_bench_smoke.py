@@ -23,7 +23,7 @@ def test_bench_quick_prints_the_whole_table() -> None:
     body = {line.split("|")[1].strip() for line in lines[1:]}
     # AutoGen rows say "skipped" without bench/.venv-autogen; every anchor has its row.
     assert body == {"a engine", "b AutoGen", "b floor", "c I/O", "d fan-out", "d anchor",
-                    "e HTTP", "e floor", "f Redis", "g stored", "h memory"}, proc.stdout
+                    "e HTTP", "e floor", "f Redis", "g stored", "h memory", "w WAIT"}, proc.stdout
     table = proc.stdout
     # Every discussion finished and every viewer got every frame, even in the tiny shapes,
     # from our stream and from the anchor's.

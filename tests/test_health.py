@@ -51,7 +51,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 def _settings(url: str, **kw: object) -> Settings:
     base = dict(redis_url=url, redis_db=0, step_slice_s=0.5, turn_deadline_s=10,
-                lease_margin_s=2, step_soft_time_limit_s=30, step_time_limit_s=40,
+                step_soft_time_limit_s=30, step_time_limit_s=40,
                 broker_visibility_timeout_s=60, worker_heartbeat_interval_s=0.3,
                 worker_heartbeat_ttl_s=2.0, redis_socket_timeout_s=1.0,
                 redis_connect_timeout_s=0.5)

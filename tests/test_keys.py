@@ -36,6 +36,8 @@ PINNED: dict[str, object] = {
     "STATUS_COUNTS": "discussions:by_status",
     "FINISHED": "discussions:finished",
     "WORKER_HEARTBEATS": "workers:heartbeats",
+    "WORKER_BOOTS": "workers:boots",
+    "RECOVERY_SWEEP": "recovery:sweep",
     "SCHEDULES": "schedules:all",
     "SCHEDULES_NEXT": "schedules:next",
     "BATCHES": "batches:all",

@@ -195,14 +195,23 @@ def test_reconciler_nudges_only_discussions_that_should_move(
     assert fresh not in enqueued
 
 
-def test_reconciler_sees_an_expired_lease_as_a_stall(
+def test_reconciler_reenqueues_a_dead_steps_discussion_as_soon_as_its_lease_expires(
         rt: Runtime, store: Store, r: redis.Redis, enqueued: list[str]) -> None:
     did = _create(store, status=Status.ACTIVE)
-    store.acquire(did, 200)  # a worker took the lease and died
-    _age(r, did, 60)
-    assert reconciler.sweep(rt).nudged == []
+    store.acquire(did, 200)  # a worker took the lease and died: it never released it
+    assert reconciler.sweep(rt).orphans == [] and enqueued == []  # still leased
     time.sleep(0.3)
-    assert reconciler.sweep(rt).nudged == [did]
+    # Not stale (it changed just now), but its last lease ended without a release.
+    sweep = reconciler.sweep(rt)
+    assert sweep.orphans == [did] and enqueued == [did] and sweep.nudged == []
+    # Adopted once: another sweep (another worker, beat) does not enqueue it again.
+    assert reconciler.sweep(rt).orphans == [] and enqueued == [did]
+    # A lease given back normally is no orphan.
+    token = store.acquire(did, 200)
+    assert token is not None
+    store.release(did, token)
+    time.sleep(0.3)
+    assert reconciler.sweep(rt).orphans == []
 
 
 def test_release_parks_an_idle_active_discussion_only_if_nothing_moved(

@@ -21,7 +21,7 @@ from tests.helpers import wait_for
 ROOT = Path(__file__).resolve().parent.parent
 DB = 3  # a database of its own: the session worker must not take these tasks
 
-TIMINGS = {"step_slice_s": 0.5, "turn_deadline_s": 2.0, "lease_margin_s": 2.0,
+TIMINGS = {"step_slice_s": 0.5, "turn_deadline_s": 2.0,
            "step_soft_time_limit_s": 4.0, "step_time_limit_s": 6.0,
            "broker_visibility_timeout_s": 8.0}
 

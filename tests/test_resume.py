@@ -322,3 +322,37 @@ def test_a_viewer_that_leaves_pings_unanswered_is_closed(
         assert _close_code(ws) in (1008, None)  # 1008 unless a reset overtook the close frame
     finally:
         ws.close()
+
+
+def test_events_a_failover_lost_make_live_and_resuming_viewers_resync(
+        server: tuple[str, object], st: Store, r: redis.Redis) -> None:
+    # A failover to a replica that had not received the last events: simulated on one Redis
+    # by deleting them and dropping the hub's connection (as the dead primary's would drop).
+    base, _ = server
+    did = _discussion(st)
+    ws = _connect(base, did)
+    assert json.loads(ws.recv())["type"] == "init"
+    _post(st, did, 5)
+    seen = _frames(ws, 5)
+    r.xdel(f"discussion:{did}:events", seen[3]["id"], seen[4]["id"])
+    for c in r.client_list():
+        if c.get("name") == HUB_CLIENT_NAME:
+            r.client_kill_filter(_id=c["id"])
+    try:
+        resync = _frames(ws, 1)[0]
+        assert resync["type"] == "resync_required", resync
+        assert resync["data"]["last_event_id"] == seen[4]["id"]
+        assert resync["data"]["stream_end_id"] == seen[2]["id"]
+        init = _frames(ws, 1)[0]
+        assert init["type"] == "init" and init["data"]["last_event_id"] == seen[2]["id"]
+        _post(st, did, 1)  # live again after the fresh init
+        assert _frames(ws, 1)[0]["data"]["seq"] == 6
+    finally:
+        ws.close()
+    # A viewer coming back with an id the stream no longer reaches is told to resync too.
+    ws = _connect(base, did, f"?last_event_id={seen[4]['id']}")
+    try:
+        frames = _frames(ws, 2)
+        assert [f["type"] for f in frames] == ["resync_required", "init"]
+    finally:
+        ws.close()

@@ -13,6 +13,8 @@ from workers import beat_tasks, hooks, tasks
 def create_celery(settings: Settings | None = None) -> Celery:
     """A Celery app configured from settings, with our tasks registered."""
     app = make_celery(settings or Settings())
+    # Reconnects to the broker within a second of it answering again (workers/consumer.py).
+    app.conf.worker_consumer = "workers.consumer:QuickReconnectConsumer"
     # The task modules define shared tasks; naming them here registers them with this app.
     for module in (tasks, beat_tasks):
         app.loader.import_task_module(module.__name__)

@@ -52,11 +52,13 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
     """Run one step of a discussion; see the module docstring."""
     settings, store = rt.settings, rt.store
     try:
-        token = store.acquire(discussion_id, settings.lease_ttl_ms)
+        token = store.acquire(discussion_id, settings.lease_ttl_ms, owner=rt.owner())
     except DiscussionNotFound:
         return Outcome.GONE
     if token is None:
         return Outcome.BUSY
+    # Renewed (fenced) while the step works, agent calls included: see workers.leases.
+    lease = rt.leases.hold(discussion_id, token) if rt.leases is not None else None
     outcome = Outcome.IDLE
     seen_seq = -1
     park = False
@@ -98,11 +100,21 @@ def run_step(rt: Runtime, discussion_id: str) -> Outcome:
             log.warning("could not audit the failure of %s", discussion_id)
         outcome = Outcome.IDLE
     finally:
+        if lease is not None:
+            rt.leases.drop(lease)  # type: ignore[union-attr]
         try:
             seq, status = store.release(
                 discussion_id, token,
                 park_at_seq=seen_seq if park else None,
             )
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Redis is away: give the lease back (and re-enqueue) as soon as it answers,
+            # rather than leave the discussion waiting for the lease to expire.
+            log.warning("releasing the lease of %s failed (%s); released when Redis answers",
+                        discussion_id, exc)
+            if rt.leases is not None:
+                rt.leases.release_later(discussion_id, token)
+            seq, status = seen_seq, None
         except Exception:  # noqa: BLE001 - the lease expires by itself; log and go on
             log.exception("releasing the lease of %s failed", discussion_id)
             seq, status = seen_seq, None
@@ -142,7 +154,10 @@ def _run_slice(step: StepContext) -> Outcome:
     ends = rt.clock() + settings.step_slice_s
     turns = 0
     owner = snap.config.owner
+    lease = rt.leases.get(did) if rt.leases is not None else None
     while snap.state.status == Status.ACTIVE:
+        if lease is not None:
+            lease.check()  # a renewal found the lease taken over: stop before another turn
         if protocol.reads_every_turn and turns:
             # Moderators act between turns (floor, mute): see their latest word.
             fresh = store.snapshot(did, settings.context_window_messages)

@@ -21,6 +21,8 @@ from core.ground import logs, metrics, task_names
 from core.ground.settings import Settings
 from core.storage import heartbeats
 from core.storage.redis_client import make_redis
+from workers import leases
+from workers.recovery import RecoverySweeper
 from workers.runtime import runtime_for
 
 log = logging.getLogger(__name__)
@@ -49,14 +51,21 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         self._redis = make_redis(settings)
         hostname = worker.hostname
         interval = settings.worker_heartbeat_interval_s
+        leases.set_worker_name(hostname)
+
+        def once() -> None:
+            try:
+                heartbeats.heartbeat(self._redis, hostname, boot=leases.BOOT)  # type: ignore[arg-type]
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("heartbeat of %s failed: %s", hostname, exc)
+
+        # The first beat before anything else starts: it announces this boot, so the recovery
+        # sweep frees at once the leases a previous boot of this worker left.
+        once()
 
         def beat() -> None:
-            while not self._stop.is_set():
-                try:
-                    heartbeats.heartbeat(self._redis, hostname)  # type: ignore[arg-type]
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
-                    log.warning("heartbeat of %s failed: %s", hostname, exc)
-                self._stop.wait(interval)
+            while not self._stop.wait(interval):
+                once()
 
         self._thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
         self._thread.start()
@@ -150,6 +159,7 @@ def _process_shutdown(pid: int | None = None, **_: Any) -> None:
 def install(app: Celery) -> None:
     """Heartbeat step, signal receivers and the tick beat entry for this app."""
     app.steps["worker"].add(WorkerHeartbeat)
+    app.steps["worker"].add(RecoverySweeper)
     settings = settings_of(app)
     app.conf.beat_schedule = {
         **(app.conf.beat_schedule or {}),

@@ -57,7 +57,7 @@ def speak_all(step: StepContext, action: SpeakAll) -> int:
         mark = snap.state.parallel or {}
         fresh = (mark.get("base") == base
                  and rt.wall_clock() - float(mark.get("at", 0))
-                 < 2 * rt.settings.turn_deadline_s + rt.settings.lease_margin_s)
+                 < 2 * rt.settings.turn_deadline_s + rt.settings.lease_ttl_s)
         if rt.dispatch_parallel is not None and fresh:
             return DEFERRED  # already sent; the last task to finish wakes a step
         mark = {"base": base, "round": action.round, "context_seq": snap.state.seq,

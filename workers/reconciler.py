@@ -1,19 +1,23 @@
-"""The reconciler: a periodic sweep (Celery beat) that keeps every discussion moving.
+"""The recovery sweep that keeps every discussion moving.
 
-Steps re-enqueue themselves, so a discussion stalls only when a message is lost: an enqueue that
-failed, a worker killed after acknowledging, a redelivered step that found the lease of a dead
-worker and stood down. The sweep looks at every id in `discussions:active` and re-enqueues a
-step for each one that should be moving and is not:
+The workers run it themselves (workers.recovery: at start, then one worker per interval, claimed
+in Redis); beat runs it too when it is up (`discussion.reconcile`), which is harmless. Steps
+re-enqueue themselves, so a discussion stalls only when a step dies or a message is lost. The
+sweep looks at every id in `discussions:active` that is `pending` or `active` and:
 
-- `pending` or `active`, and
-- no step holds its lease (a dead holder's lease expires by its TTL), and
-- not parked (its last step found nothing to do and nothing has changed since), and
-- no progress (`updated_at`) for `reconcile_stale_s`.
+- frees the lease of a worker known dead (its heartbeat stopped, or it started again with a
+  new boot id), at once, instead of waiting for the lease's TTL;
+- re-enqueues, at once and exactly once, a discussion whose last lease ended without its step
+  (no lease, `fence` != `released`: the step died); the adoption is atomic (lua.ADOPT), so
+  several sweepers never enqueue it twice for one death;
+- re-enqueues a discussion with no lease, not parked (its last step found nothing to do and
+  nothing changed since) and no progress for `reconcile_stale_s`: a lost enqueue. That nudge
+  is claimed with a TTL key, so it happens at most once per window.
 
-A nudge is claimed with a TTL key, so several beat processes or overlapping sweeps enqueue at
-most one step per discussion per window. A duplicate step is harmless anyway: it finds the
-lease taken and stands down, or finds nothing to do. Overdue human turns are handed to the
-human-turn policy (`workers.human_turns.expire_if_due`).
+A duplicate step is harmless anyway: it finds the lease taken and stands down, or finds nothing
+to do. A killed worker's own step message comes back from the broker only after its visibility
+timeout; the sweep does not wait for it. Overdue human turns are handed to the human-turn policy
+(`workers.human_turns.expire_if_due`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from core.ground.clock import epoch
 from core.ground.models import Status
 from core.storage import progress
+from core.storage.leases import Leases, dead_owners
 from workers.human_turns import expire_if_due
 from workers.runtime import Runtime
 
@@ -39,12 +44,15 @@ class Sweep:
 
     checked: int = 0
     nudged: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)  # re-enqueued: their step died
+    freed: list[str] = field(default_factory=list)  # leases of dead workers freed
     expired_human_turns: list[str] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
     trimmed_events: int = 0
 
     def summary(self) -> dict[str, int]:
         return {"checked": self.checked, "nudged": len(self.nudged),
+                "orphans": len(self.orphans), "freed": len(self.freed),
                 "expired_human_turns": len(self.expired_human_turns),
                 "forgotten": len(self.forgotten), "trimmed_events": self.trimmed_events}
 
@@ -72,6 +80,9 @@ def sweep(rt: Runtime, *, now: float | None = None) -> Sweep:
     result.checked = len(rows)
     result.forgotten = [p.discussion_id for p in rows if not p.exists]
     progress.forget_active(r, result.forgotten)
+    lease_ops = Leases(r)
+    dead = dead_owners(r, {p.owner for p in rows if p.leased and p.owner},
+                       settings.worker_heartbeat_ttl_s, now)
     for p in rows:
         if not p.exists:
             continue
@@ -82,7 +93,19 @@ def sweep(rt: Runtime, *, now: float | None = None) -> Sweep:
             except Exception:  # noqa: BLE001 - one discussion must not stop the sweep
                 log.exception("expiring the human turn of %s failed", p.discussion_id)
             continue
-        if p.status not in MOVING or p.leased:
+        if p.status not in MOVING:
+            continue
+        orphaned = p.is_orphaned
+        if p.leased:
+            if p.owner not in dead or not p.lease_token.isdigit():
+                continue
+            if not lease_ops.break_lease(p.discussion_id, int(p.lease_token), p.owner):
+                continue
+            result.freed.append(p.discussion_id)
+            orphaned = True
+        if orphaned and lease_ops.adopt(p.discussion_id):
+            rt.enqueue(p.discussion_id)
+            result.orphans.append(p.discussion_id)
             continue
         if p.status == Status.ACTIVE.value and p.is_parked:
             continue
@@ -96,6 +119,7 @@ def sweep(rt: Runtime, *, now: float | None = None) -> Sweep:
         for p in rows:
             if p.exists:
                 result.trimmed_events += progress.trim_events_before(r, p.discussion_id, min_ms)
-    if result.nudged or result.expired_human_turns or result.forgotten:
-        log.warning("reconciler: %s (nudged %s)", result.summary(), result.nudged[:20])
+    if result.nudged or result.orphans or result.expired_human_turns or result.forgotten:
+        log.warning("reconciler: %s (nudged %s, orphans %s)", result.summary(),
+                    result.nudged[:20], result.orphans[:20])
     return result

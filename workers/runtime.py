@@ -18,7 +18,9 @@ from core.storage.broker import Dispatcher
 from core.storage.redis_client import make_redis
 from core.storage.store import Snapshot, Store
 from protocols import BaseProtocol, Speak
+from workers import leases as leases_mod
 from workers.instrumented import InstrumentedBackends
+from workers.leases import LeaseKeeper
 
 
 @dataclass
@@ -36,7 +38,14 @@ class Runtime:
     wall_clock: Callable[[], float] = time.time
     # Sends one agent's answer of a simultaneous round to a task: (discussion id, turn, agent id).
     dispatch_parallel: Callable[[str, int, str], None] | None = field(default=None)
+    # Keeps this process's leases alive and releases those failures left (made if not given).
+    leases: LeaseKeeper | None = field(default=None)
+    # What a lease taken by this process records as its owner (workers.leases.owner).
+    owner: Callable[[], str] = field(default=leases_mod.owner)
 
+    def __post_init__(self) -> None:
+        if self.leases is None:
+            self.leases = LeaseKeeper(self.settings, self.store, self.enqueue)
 
     def services(self) -> Services:
         """The service context for the same settings, store, backends and dispatcher."""
@@ -75,7 +84,9 @@ def runtime_for(app: Celery) -> Runtime:
         send = Dispatcher(app)
         rt = Runtime(
             settings=settings,
-            store=Store(client, events_maxlen=settings.events_maxlen),
+            store=Store(client, events_maxlen=settings.events_maxlen,
+                        wait_replicas=settings.redis_wait_replicas,
+                        wait_timeout_ms=settings.redis_wait_timeout_ms),
             backends=InstrumentedBackends(Backends(settings)),  # type: ignore[arg-type]
             enqueue=send.step,
             schedule_check=send.human_turn_check,

@@ -10,8 +10,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError
 
 from core.ground import logs, task_names
-from workers import engine, human_turns, parallel, reconciler
-from workers.runtime import runtime_for
+from workers import engine, human_turns, parallel, recovery
+from workers.runtime import Runtime, runtime_for
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,26 @@ def step(self: Task, discussion_id: str) -> str:
         # The engine's deadlines should prevent this; the lease is released, so try again.
         # A turn that keeps timing out is failed by the attempts cap, not retried forever.
         log.warning("step of %s hit the soft time limit; re-enqueued", discussion_id)
-        rt.enqueue(discussion_id)
+        _enqueue(rt, discussion_id)
         return "timeout"
     if outcome == engine.Outcome.MORE:
-        rt.enqueue(discussion_id)
+        _enqueue(rt, discussion_id)
     # Flower shows this result: the outcome, the discussion and the last agent turn it ran.
     turn = logs.current().get("turn")
     return f"{outcome.value} {discussion_id}" + (f" turn={turn}" if turn is not None else "")
+
+
+def _enqueue(rt: Runtime, discussion_id: str) -> None:
+    """Enqueue the next step; if the broker refuses, as soon as it takes it again (the step
+    itself is done: retrying it would only find its work done)."""
+    try:
+        rt.enqueue(discussion_id)
+    except TRANSIENT as exc:
+        log.warning("enqueueing the next step of %s failed (%s); sent when the broker answers",
+                    discussion_id, exc)
+        if rt.leases is None:
+            raise
+        rt.leases.enqueue_later(discussion_id)
 
 
 @shared_task(name=task_names.HUMAN_TURN_CHECK, **RETRYING)
@@ -66,5 +79,6 @@ def parallel_turn(self: Task, discussion_id: str, turn: int, participant_id: str
 
 @shared_task(name=task_names.RECONCILE, bind=True, acks_late=True, ignore_result=True)
 def reconcile(self: Task) -> dict[str, int]:
-    """Re-enqueue discussions that should be moving and are not (run by beat)."""
-    return reconciler.sweep(runtime_for(self.app)).summary()
+    """Beat's recovery sweep: runs only if no worker swept this interval (workers.recovery)."""
+    done = recovery.sweep_if_claimed(self.app)
+    return done.summary() if done is not None else {}

@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from contextlib import nullcontext
 
 from core.agents import AgentReply, TurnRequest
 from core.agents.context import bounded_window, build_messages
 from core.ground.clock import iso
-from core.ground.errors import AgentError, Conflict
+from core.ground.errors import AgentError, Conflict, StaleLease
 from core.ground.ids import new_id
 from core.ground.models import Message, Participant, ParticipantType, Status, StopReason
 from core.storage import quotas
@@ -66,9 +67,12 @@ def call_agent(step: StepContext, speaker: Participant, round_no: int, instructi
         task=task or {},
     )
     started = time.perf_counter()
+    lease = rt.leases.get(did) if rt.leases is not None else None
     try:
-        reply = backend.generate(request)
-    except AgentError:
+        # A renewal that finds the lease taken over ends the wait at once (StaleLease).
+        with lease.interruptible() if lease is not None else nullcontext():
+            reply = backend.generate(request)
+    except (AgentError, StaleLease):
         raise
     except Exception as exc:
         # A backend bug must fail the turn (recorded, skipped), not strand the discussion.

@@ -117,15 +117,32 @@ class Settings(BaseSettings):
     step_soft_time_limit_s: float = 120.0
     step_time_limit_s: float = 150.0
     broker_visibility_timeout_s: float = 600.0
-    lease_margin_s: float = Field(default=10.0, gt=0)
+    # A step's lease lives this long unless renewed; the worker renews it (fenced) every
+    # `lease_renew_interval_s` while the step works, agent calls included. A dead step
+    # frees its discussion within one TTL; a live one keeps it however long its turns take.
+    lease_ttl_s: float = Field(default=4.0, gt=0)
+    lease_renew_interval_s: float = Field(default=1.0, gt=0)
     # A turn begun this many times without committing (its workers crashed or timed out each
     # time) fails the discussion with the reason recorded, instead of crashing workers forever.
     step_max_attempts: int = Field(default=5, ge=1, le=100)
 
-    # The reconciler (a beat task) re-enqueues discussions that should be moving and are not:
-    # pending or active, no lease, not parked idle, and no progress for `reconcile_stale_s`.
-    reconcile_interval_s: float = Field(default=10.0, gt=0)
+    # The recovery sweep (run by the workers themselves, one of them per interval, and by beat
+    # when it runs) re-enqueues discussions that should be moving and are not: a lease that
+    # ended without a release (its step died) at once; otherwise pending or active, no lease,
+    # not parked idle, and no progress for `reconcile_stale_s` (a lost enqueue).
+    reconcile_interval_s: float = Field(default=2.0, gt=0)
     reconcile_stale_s: float = Field(default=30.0, gt=0)
+
+    # Redis Sentinel (docs/guarantees.md): when REDIS_SENTINELS lists "host:port" pairs
+    # (comma-separated), state and broker connect to the primary that the Sentinels name
+    # REDIS_SENTINEL_MASTER, and follow it through a failover; REDIS_URL then only gives the
+    # database's password, if any.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "mymaster"
+    # Each commit waits until this many replicas acknowledged it (Redis WAIT), up to the
+    # timeout; a commit not acknowledged in time is reported as a Redis error (0: no wait).
+    redis_wait_replicas: int = Field(default=0, ge=0, le=10)
+    redis_wait_timeout_ms: int = Field(default=1000, ge=1)
 
     # Redis operations from the API fail fast instead of hanging.
     redis_socket_timeout_s: float = Field(default=5.0, gt=0)
@@ -256,15 +273,7 @@ class Settings(BaseSettings):
             self.default_provider = (
                 "execution_platform" if self.execution_platform_url else "simulated"
             )
-        chain = [
-            ("turn_deadline_s", self.turn_deadline_s + self.step_slice_s),
-            ("step_soft_time_limit_s", self.step_soft_time_limit_s),
-            ("step_time_limit_s", self.step_time_limit_s),
-            ("broker_visibility_timeout_s", self.broker_visibility_timeout_s),
-        ]
-        for (lower_name, lower), (upper_name, upper) in zip(chain, chain[1:], strict=False):
-            if not lower < upper:
-                raise ValueError(f"{lower_name} (+slice) must stay below {upper_name}")
+        check_time_budget(self)
         return self
 
     @property
@@ -272,6 +281,11 @@ class Settings(BaseSettings):
         """The Celery broker; the state Redis unless configured apart."""
         if self.celery_broker_url:
             return self.celery_broker_url
+        if self.redis_sentinels:
+            # kombu's Sentinel transport: every Sentinel, `;`-separated; the primary's name is
+            # a transport option (celeryconfig.py).
+            return ";".join(f"sentinel://{host}:{port}/{self.redis_db}"
+                            for host, port in self.sentinel_addresses)
         base = self.redis_url.rstrip("/")
         # A URL that already names a database keeps it.
         tail = base.split("://", 1)[-1]
@@ -294,5 +308,46 @@ class Settings(BaseSettings):
 
     @property
     def lease_ttl_ms(self) -> int:
-        """How long a step's lease lives without renewal: a whole turn plus a margin."""
-        return int((self.turn_deadline_s + self.step_slice_s + self.lease_margin_s) * 1000)
+        """How long a step's lease lives without renewal."""
+        return int(self.lease_ttl_s * 1000)
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """REDIS_SENTINELS as (host, port) pairs; empty when Sentinel is not used."""
+        pairs = []
+        for item in filter(None, (i.strip() for i in self.redis_sentinels.split(","))):
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"REDIS_SENTINELS: {item!r} is not host:port")
+            pairs.append((host, int(port)))
+        return pairs
+
+
+def check_time_budget(s: Settings) -> None:
+    """Refuse settings that break the time budget, naming the variables to change.
+
+    lease renewal <= half the lease (a lease survives one missed renewal) and the lease below
+    the broker's visibility timeout (a redelivered step finds a dead step's lease gone); turn
+    deadline + slice < Celery's soft limit < hard limit < visibility timeout (a redelivery
+    never races a step that may still run).
+    """
+    if s.lease_renew_interval_s * 2 > s.lease_ttl_s:
+        raise ValueError(
+            f"time budget: LEASE_RENEW_INTERVAL_S ({s.lease_renew_interval_s:g}) must be at most "
+            f"half of LEASE_TTL_S ({s.lease_ttl_s:g}), so a lease survives a missed renewal")
+    if not s.lease_ttl_s < s.broker_visibility_timeout_s:
+        raise ValueError(
+            f"time budget: LEASE_TTL_S ({s.lease_ttl_s:g}) must stay below "
+            f"BROKER_VISIBILITY_TIMEOUT_S ({s.broker_visibility_timeout_s:g})")
+    chain = [
+        ("TURN_DEADLINE_S + STEP_SLICE_S", s.turn_deadline_s + s.step_slice_s),
+        ("STEP_SOFT_TIME_LIMIT_S", s.step_soft_time_limit_s),
+        ("STEP_TIME_LIMIT_S", s.step_time_limit_s),
+        ("BROKER_VISIBILITY_TIMEOUT_S", s.broker_visibility_timeout_s),
+    ]
+    for (lower_name, lower), (upper_name, upper) in zip(chain, chain[1:], strict=False):
+        if not lower < upper:
+            raise ValueError(
+                f"time budget: {lower_name} ({lower:g}) must stay below {upper_name} "
+                f"({upper:g}); the order is {' < '.join(name for name, _ in chain)}")
+    s.sentinel_addresses  # noqa: B018 - raises on a malformed REDIS_SENTINELS

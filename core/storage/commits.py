@@ -31,11 +31,17 @@ from core.storage.records import (
 )
 
 
+class ReplicaTimeout(redis.TimeoutError):
+    """A commit was not acknowledged by REDIS_WAIT_REPLICAS replicas in time."""
+
+
 class TurnWrites:
     """Lease, turn and commit operations of the store."""
 
     r: redis.Redis
     events_maxlen: int
+    wait_replicas: int = 0  # REDIS_WAIT_REPLICAS: replicas that must acknowledge a commit
+    wait_timeout_ms: int = 1000
 
     def _register_turn_scripts(self) -> None:
         self._acquire = self.r.register_script(lua.ACQUIRE)
@@ -44,10 +50,13 @@ class TurnWrites:
         self._commit = self.r.register_script(lua.COMMIT)
         self._cache_reply = self.r.register_script(lua.CACHE_REPLY)
 
-    def acquire(self, discussion_id: str, ttl_ms: int) -> int | None:
-        """Take the step lease; its fencing token, or None when another step holds it."""
+    def acquire(self, discussion_id: str, ttl_ms: int, *, owner: str = "") -> int | None:
+        """Take the step lease; its fencing token, or None when another step holds it.
+
+        `owner` (a worker's name and boot) lets the recovery sweep free the lease at once
+        when that worker is known dead."""
         token = int(self._acquire(keys=[keys.state(discussion_id), keys.lock(discussion_id)],
-                                  args=[ttl_ms]))
+                                  args=[ttl_ms, owner]))
         if token < 0:
             raise DiscussionNotFound(f"discussion {discussion_id} not found")
         return token or None
@@ -99,6 +108,14 @@ class TurnWrites:
         """The message this participant's post with this Idempotency-Key created, while
         remembered (another participant's use of the same key is theirs alone)."""
         raw = self.r.get(keys.idempotency(discussion_id, participant_id, idempotency_key))
+        if raw and self.wait_replicas:
+            # A retry of an unacknowledged post is acknowledged only once replicas are back
+            # (a replica that is online again has resynced everything the primary has).
+            acked = int(self.r.execute_command("WAIT", self.wait_replicas,
+                                               self.wait_timeout_ms))
+            if acked < self.wait_replicas:
+                raise ReplicaTimeout(f"post on {discussion_id} acknowledged by {acked} of "
+                                     f"{self.wait_replicas} replicas")
         return parse_message(raw) if raw else None
 
     def cached_replies(self, discussion_id: str, turns: Sequence[int]) -> dict[int, dict]:
@@ -141,7 +158,8 @@ class TurnWrites:
         events = [[t, json.dumps(d, separators=(",", ":"))] for t, d in change.events]
         poster = participant_id or (change.message.participant_id if change.message else "")
         idem_key = keys.idempotency(discussion_id, poster, idempotency_key or "-")
-        res = self._commit(
+        res = self._commit_maybe_waiting(
+            discussion_id,
             keys=[
                 keys.state(discussion_id),
                 keys.messages(discussion_id),
@@ -214,3 +232,33 @@ class TurnWrites:
                             next_begun=begun,
                             next_cached=json.loads(res[5]) if begun and res[5] else None,
                             stored_bytes=int(res[6]) if len(res) > 6 else 0)
+
+    def _commit_maybe_waiting(self, discussion_id: str, keys: list[str],
+                              args: list[Any]) -> Any:
+        """Run the commit script; with `wait_replicas`, also WAIT for that many replicas to
+        acknowledge it, on the same connection and in the same round trip (a pipeline).
+
+        A commit the replicas did not acknowledge in time has happened on the primary but
+        could be lost by a failover: ReplicaTimeout (a redis.TimeoutError) says so, so a step
+        stops as on any Redis error and an API post answers 503 (retried with its
+        Idempotency-Key it is not posted twice, and answers 201 once a replica has it)."""
+        if not self.wait_replicas:
+            return self._commit(keys=keys, args=args)
+        # EVALSHA by hand: redis-py checks SCRIPT EXISTS before every pipeline that carries a
+        # Script object, a second round trip per commit.
+        for attempt in range(2):
+            pipe = self.r.pipeline(transaction=False)
+            pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+            try:
+                res, acked = pipe.execute()
+                break
+            except redis.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                self.r.script_load(lua.COMMIT)  # a restarted or failed-over server
+        if int(res[0]) in (1, 2) and int(acked) < self.wait_replicas:
+            raise ReplicaTimeout(f"commit on {discussion_id} acknowledged by {acked} of "
+                                 f"{self.wait_replicas} replicas within "
+                                 f"{self.wait_timeout_ms} ms")
+        return res

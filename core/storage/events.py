@@ -48,6 +48,16 @@ class EventStream:
         raw = self.r.xrange(keys.events(discussion_id), count=1)
         return raw[0][0] if raw else None
 
+    def event_lost(self, discussion_id: str, event_id: str) -> bool:
+        """Whether `event_id`, at or after the first retained entry, is not in the stream:
+        the stream lost it (a failover to a replica that never received it)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.xrange(keys.events(discussion_id), min=event_id, max=event_id, count=1)
+        pipe.xrange(keys.events(discussion_id), count=1)
+        found, first = pipe.execute()
+        return (not found and bool(first)
+                and stream_id_key(first[0][0]) <= stream_id_key(event_id))
+
     def events_trimmed_after(self, discussion_id: str, after: str) -> str | None:
         """The first retained event id if some event after `after` is no longer kept, else None.
 
@@ -134,3 +144,11 @@ def which_exist(client: redis.Redis, discussion_ids: list[str]) -> list[bool]:
     for did in discussion_ids:
         pipe.exists(keys.state(did))
     return [bool(found) for found in pipe.execute()]
+
+
+def stream_ends(client: redis.Redis, discussion_ids: list[str]) -> list[str | None]:
+    """The id of each discussion's last event (None: no stream), in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    for did in discussion_ids:
+        pipe.xrevrange(keys.events(did), count=1)
+    return [last[0][0] if last else None for last in pipe.execute()]

@@ -15,14 +15,23 @@ STEP_QUEUE = "steps"
 ENQUEUED_AT_HEADER = "enqueued_at"  # set on every task message by workers.hooks
 
 
-def heartbeat(r: redis.Redis, hostname: str, now: float | None = None) -> None:
-    """Record that a worker is alive now."""
-    r.zadd(keys.WORKER_HEARTBEATS, {hostname: now or time.time()})
+def heartbeat(r: redis.Redis, hostname: str, now: float | None = None,
+              boot: str | None = None) -> None:
+    """Record that a worker is alive now, and which boot of it (a restart changes the boot:
+    the leases its previous boot held are then known dead, see core.storage.leases)."""
+    pipe = r.pipeline(transaction=False)
+    pipe.zadd(keys.WORKER_HEARTBEATS, {hostname: now or time.time()})
+    if boot:
+        pipe.hset(keys.WORKER_BOOTS, hostname, boot)
+    pipe.execute()
 
 
 def worker_gone(r: redis.Redis, hostname: str) -> None:
     """Forget a worker that shut down cleanly."""
-    r.zrem(keys.WORKER_HEARTBEATS, hostname)
+    pipe = r.pipeline(transaction=False)
+    pipe.zrem(keys.WORKER_HEARTBEATS, hostname)
+    pipe.hdel(keys.WORKER_BOOTS, hostname)
+    pipe.execute()
 
 
 def live_workers(r: redis.Redis, ttl_s: float, now: float | None = None) -> list[str]:

@@ -167,6 +167,8 @@ def audit(discussion_id: str) -> str:
 
 
 WORKER_HEARTBEATS = "workers:heartbeats"  # zset worker hostname -> last heartbeat epoch seconds
+WORKER_BOOTS = "workers:boots"  # hash worker hostname -> id of its current boot (lease owners)
+RECOVERY_SWEEP = "recovery:sweep"  # short-lived claim so one worker per interval sweeps
 SCHEDULES = "schedules:all"  # hash schedule id -> Schedule JSON
 SCHEDULES_NEXT = "schedules:next"  # zset schedule id -> next slot epoch (absent when paused)
 BATCHES = "batches:all"  # zset batch id -> created-at epoch seconds

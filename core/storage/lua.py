@@ -8,14 +8,18 @@ an empty list into `{}`).
 
 from __future__ import annotations
 
+# Leases. `fence` counts the leases ever taken (the last one's token); `released` is the token
+# of the last lease given back by its step (or adopted by the recovery sweep): a lease that
+# is gone while `fence` != `released` ended without its step, which died.
 # KEYS: 1 state, 2 lock
-# ARGV: 1 lease ttl ms
+# ARGV: 1 lease ttl ms, 2 owner (the worker's identity, '' = unknown)
 # -> -1 when the discussion is gone, 0 when another step holds the lease, else the new token.
 ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local token = redis.call('HINCRBY', KEYS[1], 'fence', 1)
 redis.call('SET', KEYS[2], token, 'PX', ARGV[1])
+redis.call('HSET', KEYS[1], 'lease_owner', ARGV[2] or '')
 return token
 """
 
@@ -30,12 +34,45 @@ local released = 0
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   released = 1
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'released', ARGV[1]) end
 end
 local st = redis.call('HMGET', KEYS[2], 'seq', 'status', 'updated_at')
 if released == 1 and ARGV[2] ~= '' and st[2] == 'active' and (st[1] or '0') == ARGV[2] then
   redis.call('HSET', KEYS[2], 'parked', st[3] or '')
 end
 return {released, st[1] or '0', st[2] or ''}
+"""
+
+# KEYS: 1 lock
+# ARGV: 1 token, 2 lease ttl ms
+# -> 1 when the lease is still this token's (and now lives another ttl), 0 when it is stale.
+RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+# KEYS: 1 lock, 2 state
+# ARGV: 1 token, 2 owner
+# Frees the lease `token` held by `owner`, a worker known to be dead; 1 if freed. The step
+# that held it can no longer commit (its token is stale).
+BREAK = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[2], 'lease_owner') ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# KEYS: 1 state, 2 lock
+# -> 1 when the discussion's last lease ended without its step (no lease now, `fence` !=
+#    `released`) and this call adopted it (set `released` = `fence`), so exactly one sweep
+#    re-enqueues it per orphaning; else 0.
+ADOPT = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local st = redis.call('HMGET', KEYS[1], 'fence', 'released')
+if not st[1] or st[1] == '0' or st[1] == st[2] then return 0 end
+redis.call('HSET', KEYS[1], 'released', st[1])
+return 1
 """
 
 # KEYS: 1 state, 2 lock, 3 events, 4 replies

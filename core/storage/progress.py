@@ -26,11 +26,22 @@ class Progress:
     updated_at: str
     parked: str
     leased: bool
+    # The lease: the token of the last one taken (`fence`), of the last one given back or
+    # adopted (`released`), the worker that took the last one, and the token holding it now.
+    fence: str = ""
+    released: str = ""
+    owner: str = ""
+    lease_token: str = ""
 
     @property
     def is_parked(self) -> bool:
         """Left idle by its last step and unchanged since (nothing to do until an event)."""
         return bool(self.parked) and self.parked == self.updated_at
+
+    @property
+    def is_orphaned(self) -> bool:
+        """Its last lease ended without its step (which died): no lease, fence != released."""
+        return not self.leased and self.fence not in ("", "0") and self.fence != self.released
 
 
 def _chunks(ids: list[str]) -> Iterator[list[str]]:
@@ -39,19 +50,23 @@ def _chunks(ids: list[str]) -> Iterator[list[str]]:
 
 
 def read_progress(r: redis.Redis, ids: Iterable[str]) -> list[Progress]:
-    """Status, last change, parking mark and lease presence of each id, in pipelined chunks."""
+    """Status, last change, parking mark and lease of each id, in pipelined chunks."""
     rows: list[Progress] = []
     for chunk in _chunks(list(ids)):
         pipe = r.pipeline(transaction=False)
         for did in chunk:
-            pipe.hmget(keys.state(did), "status", "updated_at", "parked")
-            pipe.exists(keys.lock(did))
+            pipe.hmget(keys.state(did), "status", "updated_at", "parked", "fence", "released",
+                       "lease_owner")
+            pipe.get(keys.lock(did))
         raw = pipe.execute()
         for i, did in enumerate(chunk):
-            status, updated_at, parked = raw[2 * i]
+            status, updated_at, parked, fence, released, owner = raw[2 * i]
+            token = raw[2 * i + 1]
             rows.append(Progress(discussion_id=did, exists=status is not None,
                                  status=status or "", updated_at=updated_at or "",
-                                 parked=parked or "", leased=bool(raw[2 * i + 1])))
+                                 parked=parked or "", leased=token is not None,
+                                 fence=fence or "", released=released or "", owner=owner or "",
+                                 lease_token=token or ""))
     return rows
 
 

@@ -29,7 +29,11 @@ def user_key(user_id: str) -> str:
 
 
 def storage_uri(settings: Settings) -> str:
-    """The state Redis, on the configured database."""
+    """The state Redis, on the configured database (through the Sentinels when configured;
+    the database then comes as a storage option, see storage_options)."""
+    if settings.redis_sentinels:
+        hosts = ",".join(f"{h}:{p}" for h, p in settings.sentinel_addresses)
+        return f"redis+sentinel://{hosts}/{settings.redis_sentinel_master}"
     base = settings.redis_url.rstrip("/")
     tail = base.split("://", 1)[-1]
     return base if "/" in tail else f"{base}/{settings.redis_db}"
@@ -37,7 +41,8 @@ def storage_uri(settings: Settings) -> str:
 
 def storage_options(settings: Settings) -> dict[str, float]:
     return {"socket_timeout": settings.redis_socket_timeout_s,
-            "socket_connect_timeout": settings.redis_connect_timeout_s}
+            "socket_connect_timeout": settings.redis_connect_timeout_s,
+            **({"db": settings.redis_db} if settings.redis_sentinels else {})}
 
 
 class Rates:

@@ -6,12 +6,14 @@ import functools
 import select
 import sys
 from typing import Any
+from urllib.parse import urlparse
 
 import redis
 import redis.utils
 from redis.backoff import NoBackoff
 from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
 from core.ground.settings import Settings
 
@@ -37,8 +39,8 @@ def _native_poll() -> Any:
     return monkey.get_original("select", "poll")
 
 
-class Connection(redis.Connection):
-    """redis-py's connection with a cheaper pool check under gevent.
+class _CheapCanRead:
+    """redis-py's connection check, cheaper under gevent.
 
     Each time the pool hands out a connection it asks `can_read()` (timeout 0) to make sure
     no stray reply or closed socket is left on it. Under gevent that zero-timeout poll goes
@@ -48,23 +50,82 @@ class Connection(redis.Connection):
     a dirty or closed connection is still refused exactly as before.
     """
 
+    _sock: Any
+    _parser: Any
+
     def can_read(self, timeout: float = 0) -> bool:
         poll = _native_poll() if timeout == 0 and self._sock is not None else None
         reader = getattr(self._parser, "_reader", None)  # hiredis's buffer of unread replies
         if poll is None or reader is None or not hasattr(reader, "has_data"):
-            return super().can_read(timeout)
+            return super().can_read(timeout)  # type: ignore[misc]
         if reader.has_data():
             return True
         poller = poll()
         poller.register(self._sock, select.POLLIN)
         if poller.poll(0):
-            return super().can_read(0)
+            return super().can_read(0)  # type: ignore[misc]
         return False
+
+
+class Connection(_CheapCanRead, redis.Connection):
+    """A plain TCP connection with the cheaper check."""
+
+
+class SentinelConnection(_CheapCanRead, SentinelManagedConnection):
+    """A connection to whichever server the Sentinels name primary, with the cheaper check."""
+
+
+class SentinelBlockingPool(SentinelConnectionPool, redis.BlockingConnectionPool):
+    """redis-py's Sentinel pool, waiting for a free connection as our plain pool does."""
+
+
+def _pool_options(settings: Settings, socket_timeout: float, client_name: str | None
+                  ) -> dict[str, Any]:
+    return {
+        "max_connections": settings.redis_max_connections,
+        "timeout": settings.redis_socket_timeout_s,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": settings.redis_connect_timeout_s,
+        "health_check_interval": 30,
+        "decode_responses": True,
+        # One quick retry covers a connection the server closed while idle; more would turn a
+        # Redis outage into a hang.
+        "retry": Retry(NoBackoff(), 1),
+        # Maintenance notifications need RESP3 (we speak RESP2), and with them on ("auto", the
+        # default) redis-py 8 skips its check that a pooled connection holds no stray reply
+        # (left by a command cut short): off, so that check is made and such a connection is
+        # reconnected instead of handing the stray reply to the next command.
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+        # Named connections (CLIENT LIST) let operators and tests see which role holds them.
+        "client_name": client_name,
+    }
+
+
+def _sentinel_pool(settings: Settings, options: dict[str, Any]) -> SentinelBlockingPool:
+    """A pool on the primary the Sentinels name; it asks them again after a failover."""
+    url = urlparse(settings.redis_url)
+    sentinel = Sentinel(
+        settings.sentinel_addresses,
+        # Questions to the Sentinels themselves fail fast: the next one is asked instead.
+        sentinel_kwargs={"socket_timeout": settings.redis_connect_timeout_s,
+                         "socket_connect_timeout": settings.redis_connect_timeout_s},
+    )
+    return SentinelBlockingPool(
+        settings.redis_sentinel_master, sentinel,
+        connection_class=SentinelConnection, db=settings.redis_db,
+        username=url.username or None, password=url.password or None,
+        # Every new connection checks the server is still the primary before its first use.
+        check_connection=True,
+        **options,
+    )
 
 
 def make_redis(settings: Settings, *, blocking_timeout_s: float | None = None,
                client_name: str | None = None) -> redis.Redis:
     """A pooled client with short timeouts, so a dead Redis fails fast instead of hanging.
+
+    With REDIS_SENTINELS set, the client reaches the primary the Sentinels name and follows
+    a failover: connections to a demoted primary are dropped, new ones ask the Sentinels.
 
     `blocking_timeout_s` widens the read timeout for clients that issue blocking reads
     (XREAD BLOCK) so that an idle block is not mistaken for a dead server.
@@ -73,6 +134,9 @@ def make_redis(settings: Settings, *, blocking_timeout_s: float | None = None,
     socket_timeout = settings.redis_socket_timeout_s
     if blocking_timeout_s is not None:
         socket_timeout = max(socket_timeout, blocking_timeout_s + 2.0)
+    options = _pool_options(settings, socket_timeout, client_name)
+    if settings.redis_sentinels:
+        return redis.Redis(connection_pool=_sentinel_pool(settings, options))
     # Blocking: a burst beyond the pool's size (200 viewers connecting at once, hundreds of
     # gevent steps on one client) waits briefly for a free connection instead of failing.
     pool = redis.BlockingConnectionPool.from_url(
@@ -81,21 +145,6 @@ def make_redis(settings: Settings, *, blocking_timeout_s: float | None = None,
         **({"connection_class": Connection} if settings.redis_url.startswith("redis://")
            else {}),
         db=settings.redis_db,
-        max_connections=settings.redis_max_connections,
-        timeout=settings.redis_socket_timeout_s,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=settings.redis_connect_timeout_s,
-        health_check_interval=30,
-        decode_responses=True,
-        # One quick retry covers a connection the server closed while idle; more would turn a
-        # Redis outage into a hang.
-        retry=Retry(NoBackoff(), 1),
-        # Maintenance notifications need RESP3 (we speak RESP2), and with them on ("auto", the
-        # default) redis-py 8 skips its check that a pooled connection holds no stray reply
-        # (left by a command cut short): off, so that check is made and such a connection is
-        # reconnected instead of handing the stray reply to the next command.
-        maint_notifications_config=MaintNotificationsConfig(enabled=False),
-        # Named connections (CLIENT LIST) let operators and tests see which role holds them.
-        client_name=client_name,
+        **options,
     )
     return redis.Redis(connection_pool=pool)

@@ -44,9 +44,12 @@ __all__ = ["Commit", "CommitResult", "Snapshot", "Store", "decode_event", "parse
 class Store(TurnWrites, EventStream, HeldAndMuted, FinishedIndex):
     """Discussion state in Redis, in the seed's key layout (see core.storage.keys)."""
 
-    def __init__(self, client: redis.Redis, *, events_maxlen: int = 10_000) -> None:
+    def __init__(self, client: redis.Redis, *, events_maxlen: int = 10_000,
+                 wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> None:
         self.r = client
         self.events_maxlen = events_maxlen
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         # Parsed config and participants by discussion, with the raw JSON they came from.
         # Every snapshot still reads both keys; the parse is reused only when the raw text is
         # the same, so a changed or recreated discussion is never served stale.

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from tests.faults.scenarios import ALL
+from tests.faults import recovery, scenarios
+
+# The shortened-budget scenarios, then the default-settings recovery ones (p50/max figures).
+ALL = {**scenarios.ALL, **recovery.ALL}
 
 
 def main(argv: list[str]) -> int:

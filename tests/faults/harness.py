@@ -22,25 +22,16 @@ import redis
 import requests
 
 from scripts import embedded_redis
+from tests.faults.sentinel import SentinelTopology
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WORKER_APP = "tests.faults.worker_app"
 
-# Short, still consistent, time budget so recovery happens within seconds: agent call <= 3 s,
-# lease 4.5 s, soft 8 s < hard 10 s < visibility 15 s; the reconciler sweeps every second and
-# nudges what has not moved for 2 s.
-FAST_SETTINGS = {
-    "STEP_SLICE_S": "0.5",
-    "TURN_DEADLINE_S": "3",
-    "LEASE_MARGIN_S": "1",
-    "STEP_SOFT_TIME_LIMIT_S": "8",
-    "STEP_TIME_LIMIT_S": "10",
-    "BROKER_VISIBILITY_TIMEOUT_S": "15",
-    "RECONCILE_INTERVAL_S": "1",
-    "RECONCILE_STALE_S": "2",
+# Not timing: every cluster runs with these. The loopback demo mode without rate limits (the
+# scenarios drive the API hard), and quiet logs.
+COMMON_SETTINGS = {
     "LOG_LEVEL": "WARNING",
-    # The loopback demo mode without rate limits: the scenarios drive the API hard.
     "AUTH_ENABLED": "false",
     "SERVICE_HOST": "127.0.0.1",
     "RATE_LIMIT_ENABLED": "false",
@@ -50,7 +41,8 @@ FAST_SETTINGS = {
 class Cluster:
     """Redis + workers + beat + API, all real processes, on free local ports."""
 
-    def __init__(self, *, appendonly: bool = False, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *, appendonly: bool = False, env: dict[str, str] | None = None,
+                 sentinel: SentinelTopology | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="faults-"))
         self.appendonly = appendonly
         self.redis_port = embedded_redis.free_port()
@@ -60,16 +52,27 @@ class Cluster:
         self.others: list[subprocess.Popen[bytes]] = []
         self.api_url = ""
         self._n = 0
-        self.env = {**os.environ, **FAST_SETTINGS, **(env or {}),
+        # The service's own defaults (its time budget included), as users run it; a scenario
+        # that needs another setting passes it in `env` and says why.
+        self.env = {**os.environ, **COMMON_SETTINGS, **(env or {}),
                     "REDIS_URL": self.redis_url, "REDIS_DB": "0", "PYTHONPATH": str(ROOT)}
-        for k in ("CELERY_BROKER_URL",):
+        for k in ("CELERY_BROKER_URL", "REDIS_SENTINELS"):
             self.env.pop(k, None)
-        self.r = redis.Redis.from_url(self.redis_url, decode_responses=True, socket_timeout=5,
-                                      socket_connect_timeout=2)
+        # With a Sentinel topology every process (and this client) reaches its primary.
+        self.sentinel = sentinel
+        if sentinel is not None:
+            self.env.update(sentinel.env())
+            self.r = sentinel.client()
+        else:
+            self.r = redis.Redis.from_url(self.redis_url, decode_responses=True,
+                                          socket_timeout=5, socket_connect_timeout=2)
 
     # ------------------------------------------------------------ processes
 
     def start_redis(self) -> None:
+        if self.sentinel is not None:
+            self.sentinel.start()
+            return
         self.redis_proc = embedded_redis.start(self.redis_port, self.dir / "redis",
                                                appendonly=self.appendonly)
 
@@ -144,6 +147,8 @@ class Cluster:
                 pass
             proc.wait(timeout=10)
         self.others.clear()
+        if self.sentinel is not None:
+            self.sentinel.close()
         if self.redis_proc is not None:
             self.redis_proc.kill()
             self.redis_proc.wait(timeout=10)
@@ -200,6 +205,18 @@ class Cluster:
             time.sleep(0.1)
             count = self.messages(ids)
         return count
+
+    def wait_progress(self, ids: list[str], beyond: int, since: float, timeout: float) -> float:
+        """Seconds from `since` (a monotonic time) until more than `beyond` messages exist
+        across `ids` (the first new commit), or `timeout` seconds after `since`."""
+        while time.monotonic() - since < timeout:
+            try:
+                if self.messages(ids) > beyond:
+                    break
+            except redis.RedisError:
+                pass
+            time.sleep(0.05)
+        return time.monotonic() - since
 
     def wait_terminal(self, ids: list[str], timeout: float) -> float:
         """Seconds until every discussion is terminal (or `timeout`, whichever first)."""

@@ -26,8 +26,10 @@ def _start_all(c: Cluster, *, workers: int) -> None:
     for _ in range(workers):
         c.start_worker()
 
-def _finish(c: Cluster, name: str, ids: list[str], started: float,
-            viewers: list[Viewer] = (), **extra: object) -> Report:  # type: ignore[assignment]
+
+def finish(c: Cluster, name: str, ids: list[str], started: float,
+           viewers: list[Viewer] = (), **extra: object) -> Report:  # type: ignore[assignment]
+    """Audit `ids`, add the viewers' findings and `extra`, and record the report line."""
     rep = audit(c.r, name, ids)
     rep.extra.update(extra)
     rep.seconds = time.monotonic() - started
@@ -41,18 +43,20 @@ def _finish(c: Cluster, name: str, ids: list[str], started: float,
             rep.extra.setdefault("viewer_detail", f"{v.did}: {problems}")
     if viewers:
         rep.extra["viewer_reconnects"] = sum(v.connects - 1 for v in viewers)
-    rep.extra["reconciler_nudges"] = _nudges(c)
+    rep.extra["reconciler_nudges"], rep.extra["sweep_orphans"] = _nudges(c)
     PRINTED.append(rep.line())
     return rep
 
 
-def _nudges(c: Cluster) -> int:
-    """Steps the reconciler re-enqueued, from the workers' logs."""
-    total = 0
+def _nudges(c: Cluster) -> tuple[int, int]:
+    """Steps the recovery sweep re-enqueued, from the workers' logs: (stale nudges, orphans
+    of dead steps)."""
+    nudged = orphans = 0
     for log in c.dir.glob("w*.log"):
         text = log.read_text(errors="replace")
-        total += sum(int(n) for n in re.findall(r"'nudged': (\d+)", text))
-    return total
+        nudged += sum(int(n) for n in re.findall(r"'nudged': (\d+)", text))
+        orphans += sum(int(n) for n in re.findall(r"'orphans': (\d+)", text))
+    return nudged, orphans
 
 
 def kill9(n: int = 50, workers: int = 2, kill_every_s: float = 1.5, max_kills: int = 10,
@@ -72,11 +76,13 @@ def kill9(n: int = 50, workers: int = 2, kill_every_s: float = 1.5, max_kills: i
             kills += 1
             c.start_worker()
         c.wait_terminal(ids, timeout_s - (time.monotonic() - started))
-        return _finish(c, "kill9", ids, started, kills=kills)
+        return finish(c, "kill9", ids, started, kills=kills)
 
 
 def short_visibility(n: int = 3, latency_ms: int = 2500) -> Report:
     """b. A visibility timeout (1 s) shorter than an agent call: Celery runs steps twice."""
+    # Not the defaults, on purpose: the fault is a visibility timeout (forced below what the
+    # settings allow, see worker_app) shorter than an agent call, which the deadline allows.
     env = {"FAULT_VISIBILITY_TIMEOUT_S": "1", "TURN_DEADLINE_S": "6"}
     with Cluster(env=env) as c:
         c.start_redis()
@@ -85,7 +91,7 @@ def short_visibility(n: int = 3, latency_ms: int = 2500) -> Report:
         started = time.monotonic()
         ids = c.create(n, agents=2, rounds=1, latency_ms=latency_ms)
         c.wait_terminal(ids, 120)
-        return _finish(c, "short_visibility", ids, started)
+        return finish(c, "short_visibility", ids, started)
 
 
 def redis_restart(n: int = 20, down_s: float = 3.0, latency_ms: int = 200) -> Report:
@@ -103,7 +109,7 @@ def redis_restart(n: int = 20, down_s: float = 3.0, latency_ms: int = 200) -> Re
         time.sleep(down_s)
         c.start_redis()
         c.wait_terminal(ids, 150)
-        return _finish(c, "redis_restart", ids, started, viewers,
+        return finish(c, "redis_restart", ids, started, viewers,
                        messages_before_stop=before, redis_down_s=down_s)
 
 
@@ -125,7 +131,7 @@ def redis_kill9(n: int = 20, down_s: float = 2.0, latency_ms: int = 200) -> Repo
         c.start_redis()
         after_restart = c.messages(ids)
         c.wait_terminal(ids, 150)
-        return _finish(c, "redis_kill9", ids, started, messages_before_kill=before,
+        return finish(c, "redis_kill9", ids, started, messages_before_kill=before,
                        messages_after_restart=after_restart,
                        messages_lost_and_rerun=max(0, before - after_restart))
 
@@ -144,7 +150,7 @@ def rolling_sigterm(n: int = 30, rotations: int = 4, every_s: float = 2.0,
             c.start_worker()
             shutdowns.append(c.stop_worker(oldest))
         c.wait_terminal(ids, 150)
-        return _finish(c, "rolling_sigterm", ids, started, sigterms=len(shutdowns),
+        return finish(c, "rolling_sigterm", ids, started, sigterms=len(shutdowns),
                        slowest_shutdown_s=round(max(shutdowns), 1))
 
 

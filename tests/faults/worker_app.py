@@ -15,7 +15,9 @@ from typing import Any
 import redis
 from celery.signals import task_prerun
 
+from core.ground.settings import Settings
 from core.ground.task_names import STEP as STEP_TASK
+from core.storage.redis_client import make_redis
 from workers.celery_app import create_celery
 from workers.runtime import runtime_for
 
@@ -39,8 +41,8 @@ _client: redis.Redis | None = None
 def _redis() -> redis.Redis:
     global _client
     if _client is None:
-        _client = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True,
-                                       socket_timeout=5, socket_connect_timeout=2)
+        # The service's own client: it follows the primary when the run uses Sentinel.
+        _client = make_redis(Settings())
     return _client
 
 
