@@ -45,8 +45,8 @@ def test_turns_see_only_what_is_new_and_state_lives_in_redis(settings, store, ba
     assert total == 6
     ours = [m for m in messages if m.participant_name == "Security Expert"]
     assert all(m.metadata["provider"] == "autogen" for m in ours)
-    assert ours[1].content.startswith("As ") and "replying to '[2] Backend Developer" in \
-        ours[1].content
+    # The model server's reply names the speaker it answers (the Backend Developer's turn 2).
+    assert "Backend Developer" in ours[1].content
     pid = ours[0].participant_id
     record = agent_state.load(store.r, did, pid)
     assert record["turn"] == 4 and record["seen"] == 4
