@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 
-from core.storage import keys, lua
+from core.storage import keys, lua_rows
 
 
 class BatchRows:
@@ -16,8 +16,8 @@ class BatchRows:
 
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
-        self._reserve = client.register_script(lua.BATCH_RESERVE)
-        self._complete = client.register_script(lua.BATCH_COMPLETE)
+        self._reserve = client.register_script(lua_rows.BATCH_RESERVE)
+        self._complete = client.register_script(lua_rows.BATCH_COMPLETE)
 
     def create(self, batch_id: str, config_json: str, items: int) -> None:
         pipe = self.r.pipeline(transaction=True)

@@ -10,7 +10,7 @@ from typing import Any
 import redis
 
 from core.ground.errors import Conflict, DiscussionNotFound
-from core.storage import keys, lua
+from core.storage import keys, lua_rows
 
 
 class HeldAndMuted:
@@ -36,7 +36,7 @@ class HeldAndMuted:
         idem = keys.idempotency(did, str(event.get("participant_id", "")),
                                 "held:" + (idempotency_key or "-"))
         res = self.r.eval(
-            lua.HOLD, 5, keys.state(did), keys.held(did), keys.events(did), idem,
+            lua_rows.HOLD, 5, keys.state(did), keys.held(did), keys.events(did), idem,
             keys.idempotency_index(did), held_id, message_json, json.dumps(event),
             ttl_s if idempotency_key else 0, self.events_maxlen, record_json,
         )
@@ -53,7 +53,7 @@ class HeldAndMuted:
 
     def take_held(self, did: str, held_id: str) -> str | None:
         """Remove a held message for review, exactly once; its JSON, or None."""
-        return self.r.eval(lua.TAKE_HELD, 1, keys.held(did), held_id) or None
+        return self.r.eval(lua_rows.TAKE_HELD, 1, keys.held(did), held_id) or None
 
     def put_back_held(self, did: str, held_id: str, message_json: str) -> None:
         """A review that failed: the message is held again."""

@@ -14,7 +14,7 @@ import redis
 from core.ground.errors import QuotaExceeded, StorageQuotaExceeded
 from core.ground.settings import Settings
 from core.storage import keys
-from core.storage.lua import QUOTA_ADMIT, SOCKET_ADMIT
+from core.storage.lua_rows import QUOTA_ADMIT, SOCKET_ADMIT
 
 SPEND_TTL_S = 2 * 24 * 3600
 
