@@ -4,7 +4,6 @@ lease and commit scripts)."""
 
 from __future__ import annotations
 
-
 # KEYS: 1 state, 2 held, 3 events, 4 idempotency key, 5 the discussion's idempotency index
 # ARGV: 1 held_id, 2 message JSON, 3 `held` event data JSON, 4 idempotency ttl s ('0' none),
 #       5 events maxlen, 6 the held record JSON (remembered under the idempotency key)
