@@ -1,9 +1,10 @@
 """One stream reader per API process, fanning each discussion's events out to local sockets.
 
 Viewers never hold a Redis connection of their own: the hub issues one XREAD over every watched
-discussion's stream and copies each entry into the bounded queue of every local subscriber. A
-subscriber whose queue fills up is marked overflowed and dropped by its socket loop, so a slow
-viewer never delays the others.
+discussion's stream, encodes each entry once (a Frame) and hands each local subscriber the
+whole batch at once, waking its socket once per batch. A subscriber that lets too many frames
+pile up is marked overflowed and dropped by its socket loop, so a slow viewer never delays the
+others.
 
 Every `existence_check_s` the hub also re-checks the credentials of every local subscriber in one
 pipeline: a socket whose API key was revoked, or whose JWT passed its `exp`, is marked `ended`
@@ -12,72 +13,25 @@ and woken, so it closes (4401) whether or not its viewer ever sends a frame.
 
 from __future__ import annotations
 
-import json
 import logging
-import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import redis
 
+from api.livefeed import Frame, Subscription, encode, text_frame
 from core.ground.models import Event
 from core.services.auth import revoked_keys
 from core.storage import events
 
 log = logging.getLogger(__name__)
 
-# Frames kept encoded: enough for every event in flight to every local socket.
-FRAME_CACHE = 4096
+__all__ = ["REWOUND", "Frame", "StreamHub", "Subscription", "encode", "text_frame"]
+
 # Offered to a discussion's subscribers when its stream lost events they may have been sent
 # (a Redis failover to a replica that had not received them): each must resync.
 REWOUND = Event(id="0-0", type="rewound", data={})
-
-
-def text_frame(payload: bytes) -> bytes:
-    """One final, unmasked text frame (RFC 6455 section 5.2) carrying `payload`."""
-    n = len(payload)
-    if n < 126:
-        head = bytes((0x81, n))
-    elif n < 1 << 16:
-        head = bytes((0x81, 126)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((0x81, 127)) + n.to_bytes(8, "big")
-    return head + payload
-
-
-@dataclass(eq=False)
-class Subscription:
-    """One socket's feed of live events of one discussion."""
-
-    discussion_id: str
-    queue: queue.Queue[Event | None]
-    overflowed: bool = False
-    gone: bool = False
-    closed: threading.Event = field(default_factory=threading.Event)
-    # The credentials the socket was opened with: an API key's id, a JWT's `exp` (epoch s).
-    key_id: str | None = None
-    expires_at: float | None = None
-    ended: str | None = None  # why the credentials no longer hold ("revoked", "expired")
-
-    def offer(self, event: Event | None) -> None:
-        """Deliver without blocking; a full queue marks the subscriber as too slow."""
-        if self.overflowed:
-            return
-        try:
-            self.queue.put_nowait(event)
-        except queue.Full:
-            self.overflowed = True
-
-    def end(self, reason: str) -> None:
-        """The credentials no longer hold: mark it and wake the socket's loop."""
-        self.ended = reason
-        try:
-            self.queue.put_nowait(None)
-        except queue.Full:  # the loop is busy with queued events and sees `ended` next
-            pass
 
 
 class StreamHub:
@@ -102,7 +56,6 @@ class StreamHub:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._client: redis.Redis | None = None
-        self._frames: OrderedDict[int, tuple[Event, str, bytes]] = OrderedDict()
 
     def subscribe(self, discussion_id: str, client: redis.Redis, *, key_id: str | None = None,
                   expires_at: float | None = None) -> Subscription:
@@ -111,8 +64,8 @@ class StreamHub:
         Call this before reading any backlog, then skip queued events already sent. `key_id`
         and `expires_at` are the socket's credentials, re-checked every `existence_check_s`.
         """
-        sub = Subscription(discussion_id, queue.Queue(maxsize=self.queue_size),
-                           key_id=key_id, expires_at=expires_at)
+        sub = Subscription(discussion_id, self.queue_size, key_id=key_id,
+                           expires_at=expires_at)
         with self._lock:
             if discussion_id not in self._positions:
                 self._positions[discussion_id] = events.last_id(client, discussion_id)
@@ -129,33 +82,6 @@ class StreamHub:
                 if not subs:
                     del self._subs[sub.discussion_id]
                     self._positions.pop(sub.discussion_id, None)
-
-    def frame(self, event: Event) -> str:
-        """The event's frame text, encoded once per process however many sockets send it."""
-        return self._encoded(event)[0]
-
-    def wire(self, event: Event) -> bytes:
-        """The event as a whole WebSocket text frame on the wire (server frames are not
-        masked), for viewers that negotiated no extension: built once per process, then the
-        same bytes go to each such viewer."""
-        return self._encoded(event)[1]
-
-    def _encoded(self, event: Event) -> tuple[str, bytes]:
-        # Keyed by the object the hub delivered to every subscriber; the entry holds the
-        # event, so its id cannot be reused while cached.
-        key = id(event)
-        with self._lock:
-            hit = self._frames.get(key)
-        if hit is not None and hit[0] is event:
-            return hit[1], hit[2]
-        text = json.dumps({"id": event.id, "type": event.type, "data": event.data},
-                          separators=(",", ":"), ensure_ascii=False)
-        wire = text_frame(text.encode())
-        with self._lock:
-            self._frames[key] = (event, text, wire)
-            while len(self._frames) > FRAME_CACHE:
-                self._frames.popitem(last=False)
-        return text, wire
 
     def viewer_count(self) -> int:
         with self._lock:
@@ -218,9 +144,11 @@ class StreamHub:
                 return
             self._positions[did] = batch[-1].id
             subs = list(self._subs.get(did, ()))
+        if not subs:
+            return
+        frames = [encode(event) for event in batch]  # once per process, not per socket
         for sub in subs:
-            for event in batch:
-                sub.offer(event)
+            sub.offer_frames(frames)
 
     def _check_rewound(self) -> None:
         """After reconnecting: a stream that now ends before what the hub already delivered

@@ -130,11 +130,11 @@ FRAMES_FLUSH = 100
 _frames: dict[str, list[float]] = {}  # direction -> [frames not yet added, last flush]
 
 
-def ws_frame(direction: str) -> None:
+def ws_frame(direction: str, n: int = 1) -> None:
     pending = _frames.get(direction)
     if pending is None:
         pending = _frames[direction] = [0, time.monotonic()]
-    pending[0] += 1
+    pending[0] += n
     if pending[0] >= FRAMES_FLUSH or time.monotonic() - pending[1] >= 1.0:
         _child(WS_FRAMES, direction).inc(pending[0])
         pending[0], pending[1] = 0, time.monotonic()
