@@ -123,15 +123,18 @@ class Store(TurnWrites, EventStream, HeldAndMuted, FinishedIndex):
         return DiscussionConfig.model_validate_json(raw)
 
     def snapshot(self, discussion_id: str, window: int) -> Snapshot:
-        """Config, participants in speaking order, state and the last `window` messages."""
+        """Config, participants in speaking order, state and the last `window` messages
+        (none for a window of 0: a post's checks never look at them)."""
         pipe = self.r.pipeline(transaction=False)
         pipe.get(keys.session(discussion_id))
         pipe.hgetall(keys.participants(discussion_id))
         pipe.hgetall(keys.state(discussion_id))
-        pipe.lrange(keys.messages(discussion_id), -window, -1)
         pipe.smembers(keys.muted(discussion_id))
         pipe.hlen(keys.held(discussion_id))
-        raw_cfg, raw_parts, raw_state, raw_msgs, muted, held = pipe.execute()
+        if window > 0:
+            pipe.lrange(keys.messages(discussion_id), -window, -1)
+        raw_cfg, raw_parts, raw_state, muted, held, *rest = pipe.execute()
+        raw_msgs = rest[0] if rest else []
         snap = self._build_snapshot(discussion_id, raw_cfg, raw_parts, raw_state, raw_msgs)
         snap.muted, snap.held_count = frozenset(muted), int(held)
         return snap
