@@ -45,6 +45,8 @@ OWNERS = 500
 FILL_BATCH = 500
 OPERATIONS = ("list", "get", "post", "delete", "scrape")
 
+METRICS_TOKEN = "bench-scrape-token"  # the scrape token of the APIs this section starts
+
 
 @dataclass
 class OpCost:
@@ -104,8 +106,10 @@ def prepare(env: Env, stored: int, samples: int) -> Target:
     key = create_api_key(store.r, settings, USER, "bench")
     # The user creates `samples + 3` discussions to read, post to and delete: more than the
     # default cap of unfinished ones per user, which this section does not measure.
+    # With authentication on, /metrics answers only the scrape token (docs/security.md).
     base = start_api(env, f"api-g{stored}", AUTH_ENABLED="true",
-                     MAX_ACTIVE_DISCUSSIONS_PER_USER=str(samples + 10))
+                     MAX_ACTIVE_DISCUSSIONS_PER_USER=str(samples + 10),
+                     METRICS_TOKEN=METRICS_TOKEN)
     s = requests.Session()
     s.headers["X-API-Key"] = key
     mine = []
@@ -131,7 +135,8 @@ def _calls(t: Target, op: str, samples: int) -> list[tuple[str, str, dict, int]]
                 for i, (d, p) in enumerate((t.keep * samples)[:samples])]
     if op == "delete":
         return [("DELETE", f"{t.base}/v1/discussions/{d}", {}, 200) for d in t.doomed]
-    return [("GET", t.base + "/metrics", {}, 200)] * samples
+    scrape = {"headers": {"Authorization": f"Bearer {METRICS_TOKEN}"}}
+    return [("GET", t.base + "/metrics", scrape, 200)] * samples
 
 
 def compare(targets: list[Target], samples: int) -> list[dict[str, OpCost]]:
