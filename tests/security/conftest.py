@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 
 from core.ground.settings import Settings
 from core.services.auth import create_api_key
+from tests.helpers import agent_body
 
 JWT_SECRET = "s3cret-for-tests-only-0123456789abcdef"
 ISSUER = "https://issuer.test"
@@ -100,3 +101,13 @@ def sec_server(sec_app) -> Iterator[str]:
     yield base
     server.shutdown()
     thread.join(timeout=10)
+
+
+def shared_discussion(sec_client, users) -> tuple[str, str, str]:
+    """A free-form discussion of alice's with bob writing: (id, alice's pid, bob's pid)."""
+    body = {**agent_body(1, 1), "protocol": "free_form",
+            "humans": [{"user_id": "alice", "name": "Alice"},
+                       {"user_id": "bob", "name": "Bob"}]}
+    session = sec_client.post("/v1/discussions", json=body, headers=users.headers("alice")).json
+    pids = {p["user_id"]: p["participant_id"] for p in session["participants"] if p["user_id"]}
+    return session["id"], pids["alice"], pids["bob"]

@@ -16,7 +16,7 @@ import websocket
 
 from core.storage import keys
 from tests.helpers import agent_body
-from tests.security.conftest import ORIGIN
+from tests.security.conftest import ORIGIN, shared_discussion
 
 DEEP = "__deep__"
 
@@ -39,14 +39,6 @@ def _post(client, url: str, body: Any, depth: int, headers: dict) -> Any:
                        headers=headers)
 
 
-def _shared(sec_client, users) -> tuple[str, str, str]:
-    """A free-form discussion of alice's with bob writing: (id, alice's pid, bob's pid)."""
-    body = {**agent_body(1, 1), "protocol": "free_form",
-            "humans": [{"user_id": "alice", "name": "Alice"},
-                       {"user_id": "bob", "name": "Bob"}]}
-    session = sec_client.post("/v1/discussions", json=body, headers=users.headers("alice")).json
-    pids = {p["user_id"]: p["participant_id"] for p in session["participants"] if p["user_id"]}
-    return session["id"], pids["alice"], pids["bob"]
 
 
 def _reads_all_work(sec_client, users, did: str) -> None:
@@ -58,7 +50,7 @@ def _reads_all_work(sec_client, users, did: str) -> None:
 
 @pytest.mark.parametrize("depth", [40, 200, 950, 5000])
 def test_deep_message_metadata_is_refused_over_rest(sec_client, users, depth) -> None:
-    did, _, bob = _shared(sec_client, users)
+    did, _, bob = shared_discussion(sec_client, users)
     resp = _post(sec_client, f"/v1/discussions/{did}/messages",
                  {"participant_id": bob, "content": "hi", "metadata": DEEP}, depth,
                  users.headers("bob"))
@@ -73,7 +65,7 @@ def test_deep_message_metadata_is_refused_over_rest(sec_client, users, depth) ->
 
 
 def test_large_message_metadata_is_refused(sec_client, users) -> None:
-    did, _, bob = _shared(sec_client, users)
+    did, _, bob = shared_discussion(sec_client, users)
     resp = sec_client.post(f"/v1/discussions/{did}/messages", headers=users.headers("bob"),
                            json={"participant_id": bob, "content": "hi",
                                  "metadata": {f"k{i}": "v" * 100 for i in range(400)}})
@@ -127,7 +119,7 @@ def _answer(ws: websocket.WebSocket, ref: int) -> dict:
 @pytest.mark.parametrize("depth", [200, 950])
 def test_deep_metadata_is_refused_over_the_websocket(sec_client, sec_server, users,
                                                      depth) -> None:
-    did, _, bob = _shared(sec_client, users)
+    did, _, bob = shared_discussion(sec_client, users)
     ws = _ws(sec_server, did, users.key("bob"))
     try:
         ws.send(_text({"type": "post", "ref": 1, "participant_id": bob, "content": "hi",
@@ -145,7 +137,7 @@ def test_deep_metadata_is_refused_over_the_websocket(sec_client, sec_server, use
 def test_one_bad_record_never_fails_the_whole_discussion(sec_client, sec_server, users,
                                                          r) -> None:
     """Records written before the caps (or damaged) are shown marked, not as a 500."""
-    did, _, bob = _shared(sec_client, users)
+    did, _, bob = shared_discussion(sec_client, users)
     h = users.headers("bob")
     assert sec_client.post(f"/v1/discussions/{did}/messages", headers=h,
                            json={"participant_id": bob, "content": "before"}).status_code == 201

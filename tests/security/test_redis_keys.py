@@ -15,16 +15,7 @@ import pytest
 import redis
 
 from core.ground.settings import Settings
-from tests.helpers import agent_body
-
-
-def _shared(sec_client, users) -> tuple[str, str, str]:
-    body = {**agent_body(1, 1), "protocol": "free_form",
-            "humans": [{"user_id": "alice", "name": "Alice"},
-                       {"user_id": "bob", "name": "Bob"}]}
-    session = sec_client.post("/v1/discussions", json=body, headers=users.headers("alice")).json
-    pids = {p["user_id"]: p["participant_id"] for p in session["participants"] if p["user_id"]}
-    return session["id"], pids["alice"], pids["bob"]
+from tests.security.conftest import shared_discussion
 
 
 @contextmanager
@@ -56,7 +47,7 @@ def _monitor(settings: Settings) -> Iterator[list[str]]:
 
 
 def test_idempotency_key_is_hashed_into_its_redis_key(sec_client, users, r) -> None:
-    did, _, bob = _shared(sec_client, users)
+    did, _, bob = shared_discussion(sec_client, users)
     h = {**users.headers("bob"), "Idempotency-Key": "zz:session"}
     first = sec_client.post(f"/v1/discussions/{did}/messages", headers=h,
                             json={"participant_id": bob, "content": "once"})
@@ -96,7 +87,7 @@ def test_path_ids_are_checked_before_any_redis_call(sec_client, sec_settings, us
 
 
 def test_idempotency_keys_belong_to_the_participant(sec_client, users) -> None:
-    did, alice, bob = _shared(sec_client, users)
+    did, alice, bob = shared_discussion(sec_client, users)
     url = f"/v1/discussions/{did}/messages"
     a = sec_client.post(url, json={"participant_id": alice, "content": "alice's words"},
                         headers={**users.headers("alice"), "Idempotency-Key": "k1"})
@@ -121,7 +112,7 @@ def test_the_commit_itself_scopes_idempotency_to_the_participant(store, sec_clie
     from core.ground.models import Message, ParticipantType
     from core.storage.store import Commit
 
-    did, alice, bob = _shared(sec_client, users)
+    did, alice, bob = shared_discussion(sec_client, users)
 
     def msg(pid: str, text: str) -> Message:
         return Message(message_id=f"msg_{text}", participant_id=pid, participant_name=pid,
